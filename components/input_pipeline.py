@@ -1,0 +1,75 @@
+"""The Trainer's tf.data pipeline: raw records through the transform graph.
+
+Transform does not materialize preprocessed images, so the Trainer reads the
+raw examples that ExampleGen wrote (GZIP TFRecords of tf.Examples), parses
+only the features the model needs, and applies the transform graph in a
+parallel, prefetched map. Shapes are static (fixed image size and
+``drop_remainder``) so the same pipeline feeds a TPU.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from components import features
+
+_RAW_SPEC = {
+    features.IMAGE: tf.io.FixedLenFeature([1], tf.string),
+    features.LABEL: tf.io.FixedLenFeature([1], tf.int64),
+}
+
+
+def list_files(file_patterns: list[str]) -> list[str]:
+    """Expands TFX file patterns (``.../Split-train/*``) into a sorted file list."""
+    files = sorted(f for pattern in file_patterns for f in tf.io.gfile.glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"no example files match {file_patterns}")
+    return files
+
+
+def count_records(files: list[str]) -> int:
+    """Number of records in GZIP TFRecord files (a quick pass, no parsing)."""
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    return int(dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
+
+
+def make_dataset(
+    files: list[str],
+    tf_transform_output: tft.TFTransformOutput,
+    batch_size: int,
+    training: bool,
+    seed: int = 42,
+    augment: bool = True,
+) -> tf.data.Dataset:
+    """Batches of (standardized images, integer labels).
+
+    Training data is shuffled, repeated forever (the caller sets
+    steps_per_epoch) and flipped left-right at random; evaluation data is
+    read once in order.
+    """
+    transform_layer = tf_transform_output.transform_features_layer()
+    options = tf.data.Options()
+    options.deterministic = not training
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    if training:
+        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.interleave(
+        lambda path: tf.data.TFRecordDataset(path, compression_type="GZIP"),
+        cycle_length=min(len(files), 8),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    ).with_options(options)
+    if training:
+        dataset = dataset.shuffle(2048, seed=seed, reshuffle_each_iteration=True).repeat()
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+
+    def transform(serialized):
+        raw = tf.io.parse_example(serialized, _RAW_SPEC)
+        transformed = transform_layer(raw)
+        images = transformed[features.IMAGE]
+        if training and augment:
+            images = tf.image.random_flip_left_right(images, seed=seed)
+        return images, transformed[features.LABEL]
+
+    dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)

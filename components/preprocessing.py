@@ -1,0 +1,68 @@
+"""Transform's ``preprocessing_fn``: image preprocessing in the TF graph, once.
+
+The same graph runs in three places: in Transform (to compute the channel
+statistics over the training split), in the Trainer's tf.data pipeline, and
+inside the exported model, where it turns raw JPEG bytes into the model's
+input. Training and serving therefore cannot drift apart.
+
+Transform does not materialize the preprocessed images (float pixels are
+about 35 times the JPEG bytes); the Trainer applies the graph on the fly.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from components import features
+
+
+def decode_image(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
+    """One encoded image (JPEG, PNG, ...) -> float32 [size, size, 3] in [0, 1].
+
+    Any channel count decodes to RGB, and any aspect ratio is centre-cropped
+    to a square before resizing, as the data converter does.
+    """
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    image = tf.image.convert_image_dtype(image, tf.float32)
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    side = tf.minimum(height, width)
+    image = tf.image.crop_to_bounding_box(
+        image, (height - side) // 2, (width - side) // 2, side, side
+    )
+    image = tf.image.resize(image, [image_size, image_size])
+    return tf.ensure_shape(image, [image_size, image_size, 3])
+
+
+def decode_images(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
+    """A batch of encoded images, shape [batch] or [batch, 1] -> [batch, size, size, 3]."""
+    encoded = tf.reshape(encoded, [-1])
+    return tf.map_fn(
+        lambda one: decode_image(one, image_size),
+        encoded,
+        fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32),
+        parallel_iterations=8,
+    )
+
+
+def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
+    """Raw records -> standardized images and integer labels.
+
+    Each channel is standardized with the mean and standard deviation of
+    that channel over all pixels of the training split. Every image has the
+    same number of pixels after resizing, so the mean of per-image channel
+    means is the exact pixel mean, and likewise for the squares.
+    """
+    image_size = int(custom_config["image_size"])
+    images = decode_images(inputs[features.IMAGE], image_size)
+
+    per_image_mean = tf.reduce_mean(images, axis=[1, 2])  # [batch, 3]
+    per_image_mean_square = tf.reduce_mean(tf.square(images), axis=[1, 2])
+    channel_mean = tft.mean(per_image_mean, reduce_instance_dims=False)  # [3]
+    channel_mean_square = tft.mean(per_image_mean_square, reduce_instance_dims=False)
+    channel_std = tf.sqrt(tf.maximum(channel_mean_square - tf.square(channel_mean), 1e-12))
+
+    return {
+        features.IMAGE: (images - channel_mean) / channel_std,
+        features.LABEL: tf.reshape(inputs[features.LABEL], [-1]),
+    }

@@ -1,0 +1,75 @@
+"""The exported model's serving signatures.
+
+``serving_default`` takes a batch of encoded images (JPEG or PNG, any size)
+under the input ``image_bytes``; the ``_bytes`` suffix is what lets TF
+Serving's REST API accept ``{"b64": ...}`` values. ``from_examples`` takes
+serialized tf.Examples in the raw record format, for the Evaluator. Both run
+the transform graph that training used, then the model, and return class
+probabilities, the top class id and its name. The label vocabulary is a
+constant inside the graph, so the model needs no side file.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+
+from components import features
+
+SERVING_INPUT = "image_bytes"
+EXAMPLES_SIGNATURE = "from_examples"
+EXAMPLES_INPUT = "examples"
+PROBABILITIES = "probabilities"
+CLASS_ID = "class_id"
+CLASS_NAME = "class_name"
+
+
+class ServingModule(tf.Module):
+    """Holds the Keras model, the transform layer and the labels for export."""
+
+    def __init__(self, model: keras.Model, tf_transform_output: tft.TFTransformOutput, labels):
+        super().__init__()
+        self.model = model
+        self.transform_layer = tf_transform_output.transform_features_layer()
+        self.labels = tf.constant(list(labels), dtype=tf.string)
+
+    def _classify(self, encoded_images: tf.Tensor) -> dict[str, tf.Tensor]:
+        raw = {features.IMAGE: tf.reshape(encoded_images, [-1, 1])}
+        images = self.transform_layer(raw)[features.IMAGE]
+        probabilities = self.model(images, training=False)
+        class_id = tf.argmax(probabilities, axis=-1)
+        return {
+            PROBABILITIES: probabilities,
+            CLASS_ID: class_id,
+            CLASS_NAME: tf.gather(self.labels, class_id),
+        }
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=SERVING_INPUT)])
+    def serve_image_bytes(self, image_bytes):
+        return self._classify(image_bytes)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
+    def serve_examples(self, examples):
+        parsed = tf.io.parse_example(
+            examples, {features.IMAGE: tf.io.FixedLenFeature([1], tf.string)}
+        )
+        return self._classify(parsed[features.IMAGE])
+
+
+def export_serving_model(
+    model: keras.Model,
+    tf_transform_output: tft.TFTransformOutput,
+    labels,
+    export_dir: str,
+) -> None:
+    """Writes a SavedModel with both signatures to ``export_dir``."""
+    module = ServingModule(model, tf_transform_output, labels)
+    tf.saved_model.save(
+        module,
+        export_dir,
+        signatures={
+            "serving_default": module.serve_image_bytes,
+            EXAMPLES_SIGNATURE: module.serve_examples,
+        },
+    )

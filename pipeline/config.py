@@ -1,0 +1,332 @@
+"""The pipeline's one typed configuration object.
+
+Every setting has a default that runs locally. A run's configuration is
+built in layers, each overriding the one before:
+
+    defaults  <  config file (TOML or YAML)  <  environment  <  command line
+
+Keys are written ``section.key`` everywhere (``model.epochs``); in the
+environment they are ``FLOWERS_TFX__SECTION__KEY`` (``FLOWERS_TFX__MODEL__EPOCHS=3``).
+An unknown key or a bad value raises :class:`ConfigError` naming the key
+and, where there is a fixed set, the valid choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import typing
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+ENV_PREFIX = "FLOWERS_TFX__"
+
+MODEL_NAMES = ("dense", "convnet", "squeezenet", "mobilenetv2", "xception")
+
+
+class ConfigError(ValueError):
+    """A configuration key or value that cannot be used."""
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the TFRecord shards come from and how they are split."""
+
+    # Local path or gs:// glob of the shards, e.g. 'data/*.tfrec'. Empty means
+    # the embedded synthetic data set, generated into the work directory.
+    source: str = ""
+    synthetic_images: int = 1000
+    synthetic_shards: int = 8
+    synthetic_seed: int = 42
+    # Hash-bucket split (used unless both patterns below are given).
+    eval_fraction: float = 0.2
+    # Split by shard file patterns instead, relative to the source directory.
+    train_pattern: str = ""
+    eval_pattern: str = ""
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Which model the Trainer builds and how it trains it."""
+
+    name: Literal["dense", "convnet", "squeezenet", "mobilenetv2", "xception"] = "convnet"
+    # Images are resized to image_size x image_size inside the transform graph.
+    image_size: int = 64
+    epochs: int = 12
+    # Per replica; the global batch is this times the number of replicas.
+    batch_size: int = 32
+    learning_rate: float = 0.001
+    seed: int = 42
+
+
+@dataclasses.dataclass
+class GateConfig:
+    """When the Evaluator blesses a candidate model."""
+
+    # Overall accuracy on the eval split must be at least this.
+    min_accuracy: float = 0.5
+    # And at most this much below the last blessed model's accuracy.
+    max_accuracy_drop: float = 0.02
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Where a run writes, and how the Beam steps execute."""
+
+    # Everything a run writes lives under this directory.
+    work_dir: str = "flowers-work"
+    pipeline_name: str = "flowers"
+    # Blessed models are pushed to <serving_dir>/<version>/.
+    # Empty means <work_dir>/serving.
+    serving_dir: str = ""
+    enable_cache: bool = True
+    # Extra Apache Beam pipeline arguments for every Beam step.
+    beam_args: list[str] = dataclasses.field(
+        default_factory=lambda: ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+    )
+
+
+@dataclasses.dataclass
+class VertexConfig:
+    """Google Cloud settings for compiling and running on Vertex AI."""
+
+    project: str = ""
+    region: str = "us-central1"
+    # gs:// directory where Vertex Pipelines keep artifacts.
+    pipeline_root: str = ""
+    # Container image holding this project (see the Dockerfile).
+    image: str = ""
+    service_account: str = ""
+
+
+@dataclasses.dataclass
+class Config:
+    """The whole configuration of a pipeline run."""
+
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    gate: GateConfig = dataclasses.field(default_factory=GateConfig)
+    run: RunConfig = dataclasses.field(default_factory=RunConfig)
+    vertex: VertexConfig = dataclasses.field(default_factory=VertexConfig)
+
+    # Derived locations, so every part of the code agrees on them.
+    @property
+    def work_dir(self) -> Path:
+        return Path(self.run.work_dir).expanduser().absolute()
+
+    @property
+    def serving_dir(self) -> Path:
+        if self.run.serving_dir:
+            return Path(self.run.serving_dir).expanduser().absolute()
+        return self.work_dir / "serving"
+
+    @property
+    def pipeline_root(self) -> Path:
+        return self.work_dir / "pipeline"
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.work_dir / "metadata.sqlite"
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return dataclasses.asdict(self)
+
+
+# Values that must lie in a range: key -> (low, high, inclusive description).
+_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "data.synthetic_images": (10, None),
+    "data.synthetic_shards": (1, None),
+    "data.eval_fraction": (0.01, 0.99),
+    "model.image_size": (16, 1024),
+    "model.epochs": (1, None),
+    "model.batch_size": (1, None),
+    "model.learning_rate": (0.0, None),
+    "gate.min_accuracy": (0.0, 1.0),
+    "gate.max_accuracy_drop": (0.0, 1.0),
+}
+
+
+def _sections(config: Config) -> dict[str, Any]:
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+
+
+def _field_types(section: Any) -> dict[str, Any]:
+    hints = typing.get_type_hints(type(section))
+    return {f.name: hints[f.name] for f in dataclasses.fields(section)}
+
+
+def valid_keys() -> list[str]:
+    """Every ``section.key`` the configuration accepts."""
+    config = Config()
+    return [
+        f"{name}.{key}"
+        for name, section in _sections(config).items()
+        for key in _field_types(section)
+    ]
+
+
+def _convert(key: str, value: Any, kind: Any) -> Any:
+    """Turns a value from a file, the environment or the command line into ``kind``."""
+    origin = typing.get_origin(kind)
+    if origin is Literal:
+        choices = typing.get_args(kind)
+        if value not in choices:
+            raise ConfigError(
+                f"{key}: {value!r} is not a valid choice; choose one of: {', '.join(choices)}"
+            )
+        return value
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{key}: {value!r} is not a boolean; use true or false")
+    if kind in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: {value!r} is not a number")
+        try:
+            number = kind(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: {value!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if kind is int and isinstance(value, float) and value != number:
+            raise ConfigError(f"{key}: {value!r} is not an integer")
+        return number
+    if origin is list:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    value = json.loads(text)
+                except json.JSONDecodeError as error:
+                    raise ConfigError(f"{key}: {value!r} is not a JSON list ({error})") from None
+            else:
+                value = text.split() if text else []
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: {value!r} is not a list")
+        return [str(item) for item in value]
+    if kind is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{key}: {value!r} is not a string")
+        return str(value)
+    raise AssertionError(f"unsupported config type {kind} for {key}")
+
+
+def _check_range(key: str, value: Any) -> None:
+    if key not in _RANGES:
+        return
+    low, high = _RANGES[key]
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ConfigError(f"{key}: {value!r} is out of range; it must be {bounds}")
+
+
+def set_value(config: Config, key: str, value: Any) -> None:
+    """Sets ``section.key`` on ``config``, converting and checking the value."""
+    sections = _sections(config)
+    section_name, _, field_name = key.partition(".")
+    if section_name not in sections or not field_name:
+        raise ConfigError(
+            f"unknown configuration key {key!r}; keys look like section.key, "
+            f"with sections: {', '.join(sections)}"
+        )
+    section = sections[section_name]
+    types = _field_types(section)
+    if field_name not in types:
+        raise ConfigError(
+            f"unknown configuration key {key!r}; valid keys in [{section_name}]: "
+            f"{', '.join(types)}"
+        )
+    converted = _convert(key, value, types[field_name])
+    _check_range(key, converted)
+    setattr(section, field_name, converted)
+
+
+def apply_mapping(config: Config, mapping: Mapping[str, Any], origin: str) -> None:
+    """Applies a nested ``{section: {key: value}}`` mapping, e.g. a parsed file."""
+    for section_name, values in mapping.items():
+        if not isinstance(values, Mapping):
+            raise ConfigError(
+                f"{origin}: {section_name!r} must be a section table such as "
+                f"[{section_name}], not a single value"
+            )
+        for field_name, value in values.items():
+            try:
+                set_value(config, f"{section_name}.{field_name}", value)
+            except ConfigError as error:
+                raise ConfigError(f"{origin}: {error}") from None
+
+
+def read_file(path: str | Path) -> dict[str, Any]:
+    """Parses a TOML (.toml) or YAML (.yaml/.yml) configuration file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: configuration file not found")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib
+            return tomllib.loads(text)
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            loaded = yaml.safe_load(text)
+            return loaded or {}
+    except Exception as error:  # the parsers' own error types differ
+        raise ConfigError(f"{path}: cannot parse: {error}") from None
+    raise ConfigError(f"{path}: unknown configuration format {path.suffix!r}; use .toml, .yaml or .yml")
+
+
+def environment_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """``FLOWERS_TFX__MODEL__EPOCHS=3`` -> ``{'model.epochs': '3'}``."""
+    overrides = {}
+    for name, value in environ.items():
+        if name.startswith(ENV_PREFIX):
+            key = name[len(ENV_PREFIX):].lower().replace("__", ".")
+            overrides[key] = value
+    return overrides
+
+
+def parse_assignment(text: str) -> tuple[str, str]:
+    """``'model.epochs=3'`` -> ``('model.epochs', '3')``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text!r}: expected section.key=value, e.g. model.epochs=3")
+    return key.strip(), value.strip()
+
+
+def load_config(
+    file: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Builds a configuration: defaults, then the file, environment and overrides."""
+    config = Config()
+    if file:
+        apply_mapping(config, read_file(file), origin=str(file))
+    env = os.environ if environ is None else environ
+    for key, value in environment_overrides(env).items():
+        try:
+            set_value(config, key, value)
+        except ConfigError as error:
+            raise ConfigError(f"environment {ENV_PREFIX}{key.upper().replace('.', '__')}: {error}") from None
+    for key, value in (overrides or {}).items():
+        set_value(config, key, value)
+    return config
+
+
+def to_toml(config: Config) -> str:
+    """The configuration as a TOML file that :func:`load_config` reads back."""
+    lines = []
+    for section_name, section in _sections(config).items():
+        lines.append(f"[{section_name}]")
+        for field_name in _field_types(section):
+            lines.append(f"{field_name} = {json.dumps(getattr(section, field_name))}")
+        lines.append("")
+    return "\n".join(lines)

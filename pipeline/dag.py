@@ -1,0 +1,183 @@
+"""The pipeline's DAG: one ``create_pipeline(config)`` that every runner uses.
+
+    ImportExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator
+      -> AnomaliesGate -> Transform -> Trainer -> Evaluator (vs last blessed)
+      -> Pusher (only if blessed)
+
+Component code is given by dotted path (``components.trainer.run_fn``), not
+``module_file``, so nothing has to be packaged or uploaded: the code is
+importable wherever the pipeline runs (this checkout, or the container).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+
+import schema
+from components import features, signatures
+from components.anomalies_gate import AnomaliesGate
+from pipeline.config import Config
+
+PREPROCESSING_FN = "components.preprocessing.preprocessing_fn"
+RUN_FN = "components.trainer.run_fn"
+ACCURACY = "sparse_categorical_accuracy"
+CONFUSION_MATRIX = "multi_class_confusion_matrix_plot"
+HASH_BUCKETS = 100
+
+
+@dataclass(frozen=True)
+class DataLocation:
+    """Shards as ImportExampleGen wants them: a base directory and a pattern in it."""
+
+    base: str
+    pattern: str
+
+
+def example_gen_configs(config: Config, location: DataLocation):
+    """Input and output configs: split by shard patterns, or by hash buckets."""
+    data = config.data
+    if data.train_pattern and data.eval_pattern:
+        input_config = tfx.proto.Input(
+            splits=[
+                tfx.proto.Input.Split(name="train", pattern=data.train_pattern),
+                tfx.proto.Input.Split(name="eval", pattern=data.eval_pattern),
+            ]
+        )
+        return input_config, None
+    eval_buckets = max(1, round(HASH_BUCKETS * data.eval_fraction))
+    input_config = tfx.proto.Input(
+        splits=[tfx.proto.Input.Split(name="all", pattern=location.pattern)]
+    )
+    output_config = tfx.proto.Output(
+        split_config=tfx.proto.SplitConfig(
+            splits=[
+                tfx.proto.SplitConfig.Split(name="train", hash_buckets=HASH_BUCKETS - eval_buckets),
+                tfx.proto.SplitConfig.Split(name="eval", hash_buckets=eval_buckets),
+            ]
+        )
+    )
+    return input_config, output_config
+
+
+def eval_config(config: Config) -> tfma.EvalConfig:
+    """The gate: accuracy above a floor and not much worse than the last blessed
+    model; plus the confusion matrix that per-class accuracy is read from."""
+    accuracy_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.gate.min_accuracy}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -config.gate.max_accuracy_drop},
+        ),
+    )
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name=signatures.EXAMPLES_SIGNATURE,
+                label_key=features.LABEL,
+                prediction_key=signatures.PROBABILITIES,
+            )
+        ],
+        slicing_specs=[tfma.SlicingSpec()],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                    tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=accuracy_threshold),
+                    tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+                ]
+            )
+        ],
+    )
+
+
+def trainer_custom_config(config: Config) -> dict:
+    return {"model": asdict(config.model), "labels": list(schema.LABELS)}
+
+
+def create_pipeline(
+    config: Config,
+    data: DataLocation,
+    pipeline_root: str,
+    serving_dir: str,
+    metadata_connection_config=None,
+    beam_pipeline_args: list[str] | None = None,
+) -> tfx.dsl.Pipeline:
+    """The whole DAG, for the local runner and the Kubeflow v2 compiler alike."""
+    input_config, output_config = example_gen_configs(config, data)
+    example_gen = tfx.components.ImportExampleGen(
+        input_base=data.base, input_config=input_config, output_config=output_config
+    )
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=str(schema.SCHEMA_FILE))
+    # With the schema, `class` is counted as a category (exact counts per class).
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"]
+    )
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
+
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config={"image_size": config.model.image_size},
+        materialize=False,
+        disable_statistics=True,
+    )
+    transform.add_upstream_node(anomalies_gate)
+
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=example_gen.outputs["examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config=trainer_custom_config(config),
+    )
+
+    latest_blessed_model = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=latest_blessed_model.outputs["model"],
+        eval_config=eval_config(config),
+        example_splits=["eval"],
+    )
+
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)
+        ),
+    )
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.run.pipeline_name,
+        pipeline_root=pipeline_root,
+        components=[
+            example_gen,
+            statistics_gen,
+            schema_gen,
+            example_validator,
+            anomalies_gate,
+            transform,
+            trainer,
+            latest_blessed_model,
+            evaluator,
+            pusher,
+        ],
+        enable_cache=config.run.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args or config.run.beam_args,
+    )

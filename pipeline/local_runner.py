@@ -1,0 +1,167 @@
+"""Runs the pipeline on this machine: LocalDagRunner, Beam's DirectRunner,
+an sqlite metadata store, everything under one work directory:
+
+    <work_dir>/
+      data/synthetic-.../   the embedded default data set, when no data is given
+      metadata.sqlite       ML Metadata: every execution and artifact
+      pipeline/             the components' artifacts (examples, statistics, models, ...)
+      serving/<version>/    blessed models, as TF Serving reads them
+      runs/<run id>/        one run's log, configuration, summary and report
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import sys
+import time
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, TextIO
+
+from tfx import v1 as tfx
+
+from pipeline import config as config_lib
+from pipeline import dag, data_source, progress, report, run_outputs, summary as summary_lib
+from pipeline.config import Config
+
+
+class WorkDirLocked(RuntimeError):
+    """Another run is using the same work directory."""
+
+
+@dataclass
+class RunResult:
+    succeeded: bool
+    run_dir: Path
+    summary: summary_lib.RunSummary
+    report_path: Path | None
+
+
+@contextmanager
+def work_dir_lock(work_dir: Path) -> Iterator[None]:
+    """Holds an exclusive lock on the work directory for the whole run.
+
+    Two runs on one work directory would race on the metadata store and the
+    serving directory; the second one fails at once instead.
+    """
+    work_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = work_dir / ".lock"
+    with open(lock_path, "a+") as lock_file:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.seek(0)
+            holder = lock_file.read().strip() or "another process"
+            raise WorkDirLocked(
+                f"{work_dir} is in use by another run ({holder}); wait for it to finish "
+                "or use another --work-dir"
+            ) from None
+        lock_file.seek(0)
+        lock_file.truncate()
+        lock_file.write(f"pid {os.getpid()}")
+        lock_file.flush()
+        try:
+            yield
+        finally:
+            lock_file.seek(0)
+            lock_file.truncate()
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+@contextmanager
+def logs_to_file(log_path: Path, tracker: progress.ProgressTracker) -> Iterator[None]:
+    """Sends every log record to ``log_path`` and only progress to the terminal."""
+    from absl import logging as absl_logging
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, absl_logging.get_verbosity())
+    file_handler = logging.FileHandler(log_path, encoding="utf-8")
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.handlers = [file_handler, tracker]
+    root.setLevel(logging.INFO)
+    absl_logging.set_verbosity(absl_logging.INFO)
+    tf_logger = logging.getLogger("tensorflow")
+    tf_saved = (list(tf_logger.handlers), tf_logger.propagate)
+    tf_logger.handlers, tf_logger.propagate = [], True
+    logging.captureWarnings(True)
+    try:
+        yield
+    finally:
+        logging.captureWarnings(False)
+        tf_logger.handlers, tf_logger.propagate = tf_saved
+        root.handlers, root.level = saved[0], saved[1]
+        absl_logging.set_verbosity(saved[2])
+        file_handler.close()
+
+
+def new_run_dir(work_dir: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir = work_dir / "runs" / stamp
+    suffix = 1
+    while run_dir.exists():
+        suffix += 1
+        run_dir = work_dir / "runs" / f"{stamp}-{suffix}"
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def run_local(config: Config, out: TextIO | None = None) -> RunResult:
+    """Runs the whole pipeline once and writes the run's summary and report."""
+    out = out or sys.stdout
+    work_dir = config.work_dir
+    with work_dir_lock(work_dir):
+        run_dir = new_run_dir(work_dir)
+        (run_dir / "config.toml").write_text(config_lib.to_toml(config), encoding="utf-8")
+        location = data_source.prepare(config, out)
+        out.write(f"Data: {location.base}/{location.pattern}\n")
+        out.write(f"Work directory: {work_dir}\nRun log: {run_dir / 'pipeline.log'}\n\n")
+        out.flush()
+
+        connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(str(config.metadata_path))
+        pipeline = dag.create_pipeline(
+            config,
+            location,
+            pipeline_root=str(config.pipeline_root),
+            serving_dir=str(config.serving_dir),
+            metadata_connection_config=connection,
+        )
+        tracker = progress.ProgressTracker(out)
+        failure = None
+        started = time.monotonic()
+        with logs_to_file(run_dir / "pipeline.log", tracker):
+            try:
+                tfx.orchestration.LocalDagRunner().run(pipeline)
+            except Exception as error:  # reported below, with the component's name
+                failure = describe_failure(error, tracker.failed_component())
+                logging.error("Pipeline failed:\n%s", traceback.format_exc())
+        out.write(f"\nPipeline {'failed' if failure else 'finished'} in {time.monotonic() - started:.0f} s\n\n")
+
+        timings = [
+            (run.node_id, "cached" if run.cached else "ran", run.seconds or 0.0)
+            for run in tracker.runs.values()
+        ]
+        execution_ids = {
+            run.node_id: run.execution_id for run in tracker.runs.values() if run.execution_id
+        }
+        outputs = run_outputs.read_outputs(connection, execution_ids)
+        summary = summary_lib.summarize(outputs, timings, config.gate)
+        summary.failed = failure
+        text = summary_lib.format_summary(summary)
+        (run_dir / "summary.txt").write_text(text + "\n", encoding="utf-8")
+        report_path = report.write_report(summary, run_dir, f"Run {run_dir.name} of {config.run.pipeline_name}")
+        out.write(text + "\n")
+        if failure:
+            out.write(f"\nerror: {failure}\n")
+        out.write(f"\nReport: {report_path}\n")
+        return RunResult(failure is None, run_dir, summary, report_path)
+
+
+def describe_failure(error: Exception, component: str | None) -> str:
+    """One message that says which component failed and why."""
+    where = f"{component} failed" if component else "the pipeline failed"
+    text = str(error).strip() or type(error).__name__
+    return f"{where}: {text}"

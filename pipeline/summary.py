@@ -1,0 +1,222 @@
+"""What a run did, in figures a person reads at the end of ``flowers-tfx run``.
+
+Everything here is read from the run's own artifacts: the statistics (examples
+per split and class), the anomalies, the Trainer's per-epoch history, TFMA's
+evaluation and validation results, the blessing and the push.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+from tensorflow_metadata.proto.v0 import statistics_pb2
+
+import schema
+from components import features
+from components.anomalies_gate import read_anomalies
+from components.trainer import HISTORY_FILE
+from pipeline import dag
+from pipeline.run_outputs import Artifact
+
+STATS_FILE = "FeatureStats.pb"
+
+
+@dataclass
+class Evaluation:
+    """The candidate model's quality on the eval split, and the gate's verdict."""
+
+    accuracy: float
+    example_count: int
+    confusion: list[list[int]]  # confusion[actual][predicted]
+    blessed: bool
+    reasons: list[str]
+    baseline_accuracy: float | None = None
+
+    @property
+    def per_class_accuracy(self) -> dict[str, float | None]:
+        """Accuracy on each class's examples (the confusion matrix's diagonal over rows)."""
+        result = {}
+        for class_id, name in enumerate(schema.LABELS):
+            total = sum(self.confusion[class_id])
+            result[name] = self.confusion[class_id][class_id] / total if total else None
+        return result
+
+
+@dataclass
+class RunSummary:
+    """Everything the end-of-run summary and the report show."""
+
+    timings: list[tuple[str, str, float]] = field(default_factory=list)
+    split_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    anomalies: list[str] = field(default_factory=list)
+    history: dict | None = None
+    evaluation: Evaluation | None = None
+    pushed_path: str | None = None
+    model_path: str | None = None
+    examples_uri: str | None = None
+    failed: str | None = None
+
+
+def class_counts(statistics_uri: str, split: str) -> dict[str, int]:
+    """Examples per class in one split, from StatisticsGen's output."""
+    stats = statistics_pb2.DatasetFeatureStatisticsList()
+    path = os.path.join(statistics_uri, f"Split-{split}", STATS_FILE)
+    stats.ParseFromString(tf.io.gfile.GFile(path, "rb").read())
+    dataset = stats.datasets[0]
+    counts = {"total": int(dataset.num_examples)}
+    for feature in dataset.features:
+        if feature.path.step == [features.LABEL] and feature.HasField("string_stats"):
+            for bucket in feature.string_stats.rank_histogram.buckets:
+                class_id = int(bucket.label)
+                name = schema.LABELS[class_id] if 0 <= class_id < len(schema.LABELS) else bucket.label
+                counts[name] = int(bucket.sample_count)
+    return counts
+
+
+def _confusion_matrix(plots) -> list[list[int]]:
+    size = len(schema.LABELS)
+    matrix = [[0] * size for _ in range(size)]
+    for _, plot in plots:
+        data = plot[""][""].get("multiClassConfusionMatrixAtThresholds", {})
+        for entry in data.get("matrices", [{}])[0].get("entries", []):
+            actual = int(entry.get("actualClassId", 0))
+            predicted = int(entry.get("predictedClassId", 0))
+            if 0 <= actual < size and 0 <= predicted < size:
+                matrix[actual][predicted] += int(entry.get("numWeightedExamples", 0))
+    return matrix
+
+
+def _overall_metrics(result) -> dict:
+    for slice_key, metrics in result.slicing_metrics:
+        if slice_key == ():
+            return {name: value.get("doubleValue") for name, value in metrics[""][""].items()}
+    return {}
+
+
+def _failure_reason(failure) -> str:
+    name = failure.metric_key.name
+    value = failure.metric_value.double_value.value
+    threshold = failure.metric_threshold
+    if failure.metric_key.is_diff:
+        allowed = -threshold.change_threshold.absolute.value
+        return f"{name} is {-value:.3f} below the last blessed model's (at most {allowed:.3f} allowed)"
+    floor = threshold.value_threshold.lower_bound.value
+    return f"{name} {value:.3f} is below the floor {floor:.3f}"
+
+
+def read_evaluation(evaluation_uri: str, blessing: Artifact, has_baseline: bool, gate) -> Evaluation:
+    model_name = "candidate" if has_baseline else None
+    result = tfma.load_eval_result(evaluation_uri, model_name=model_name)
+    metrics = _overall_metrics(result)
+    accuracy = float(metrics.get(dag.ACCURACY) or 0.0)
+    baseline_accuracy = None
+    if has_baseline:
+        baseline = _overall_metrics(tfma.load_eval_result(evaluation_uri, model_name="baseline"))
+        baseline_accuracy = baseline.get(dag.ACCURACY)
+    blessed = bool(blessing.properties.get("blessed"))
+    validation = tfma.load_validation_result(evaluation_uri)
+    reasons = [
+        _failure_reason(failure)
+        for per_slice in validation.metric_validations_per_slice
+        for failure in per_slice.failures
+    ]
+    if blessed:
+        reasons = [f"accuracy {accuracy:.3f} is at least the floor {gate.min_accuracy:.3f}"]
+        if baseline_accuracy is not None:
+            reasons.append(
+                f"and within {gate.max_accuracy_drop:.3f} of the last blessed model's {baseline_accuracy:.3f}"
+            )
+        else:
+            reasons.append("and there is no blessed model before it to compare with")
+    return Evaluation(
+        accuracy=accuracy,
+        example_count=int(metrics.get("example_count") or 0),
+        confusion=_confusion_matrix(result.plots),
+        blessed=blessed,
+        reasons=reasons,
+        baseline_accuracy=baseline_accuracy,
+    )
+
+
+def summarize(outputs: dict[str, dict[str, list[Artifact]]], timings, gate) -> RunSummary:
+    """Builds the summary from a run's outputs (components that did not run are left out)."""
+    summary = RunSummary(timings=list(timings))
+    first = lambda node, key: (outputs.get(node, {}).get(key) or [None])[0]  # noqa: E731
+
+    examples = first("ImportExampleGen", "examples")
+    if examples is not None:
+        summary.examples_uri = examples.uri
+    statistics = first("StatisticsGen", "statistics")
+    if statistics is not None:
+        for split in json.loads(statistics.properties.get("split_names", "[]")):
+            summary.split_counts[split] = class_counts(statistics.uri, split)
+    anomalies = first("ExampleValidator", "anomalies")
+    if anomalies is not None:
+        summary.anomalies = read_anomalies(anomalies.uri, anomalies.properties.get("split_names", "[]"))
+
+    model_run = first("Trainer", "model_run")
+    if model_run is not None:
+        history_path = os.path.join(model_run.uri, HISTORY_FILE)
+        if tf.io.gfile.exists(history_path):
+            summary.history = json.loads(tf.io.gfile.GFile(history_path).read())
+    model = first("Trainer", "model")
+    if model is not None:
+        summary.model_path = os.path.join(model.uri, "Format-Serving")
+
+    evaluation = first("Evaluator", "evaluation")
+    blessing = first("Evaluator", "blessing")
+    if evaluation is not None and blessing is not None:
+        has_baseline = bool(outputs.get("latest_blessed_model_resolver", {}).get("model"))
+        summary.evaluation = read_evaluation(evaluation.uri, blessing, has_baseline, gate)
+
+    pushed = first("Pusher", "pushed_model")
+    if pushed is not None and pushed.properties.get("pushed"):
+        summary.pushed_path = str(pushed.properties.get("pushed_destination"))
+    return summary
+
+
+def format_summary(summary: RunSummary) -> str:
+    """The summary as plain text for the terminal."""
+    lines = []
+    if summary.split_counts:
+        lines.append("Examples")
+        names = list(schema.LABELS)
+        lines.append(f"  {'split':<8}{'total':>7}" + "".join(f"{n:>12}" for n in names))
+        for split, counts in summary.split_counts.items():
+            lines.append(
+                f"  {split:<8}{counts.get('total', 0):>7}"
+                + "".join(f"{counts.get(n, 0):>12}" for n in names)
+            )
+    lines.append("Anomalies")
+    lines.extend(f"  {a}" for a in summary.anomalies or ["none"])
+    if summary.history:
+        epochs = summary.history["epochs"]
+        lines.append(f"Training ({summary.history['model']})")
+        lines.append(f"  {'epoch':<7}{'loss':>8}{'accuracy':>10}{'val_loss':>10}{'val_accuracy':>14}")
+        for i, loss in enumerate(epochs.get("loss", [])):
+            row = [
+                epochs.get(key, [None] * (i + 1))[i]
+                for key in ("sparse_categorical_accuracy", "val_loss", "val_sparse_categorical_accuracy")
+            ]
+            lines.append(
+                f"  {i + 1:<7}{loss:>8.4f}" + "".join(
+                    f"{v:>{w}.4f}" if v is not None else f"{'-':>{w}}" for v, w in zip(row, (10, 10, 14))
+                )
+            )
+    evaluation = summary.evaluation
+    if evaluation:
+        lines.append(f"Evaluation on {evaluation.example_count} eval examples")
+        lines.append(f"  accuracy {evaluation.accuracy:.3f}")
+        for name, value in evaluation.per_class_accuracy.items():
+            lines.append(f"    {name:<12}{value:.3f}" if value is not None else f"    {name:<12}no examples")
+        verdict = "BLESSED" if evaluation.blessed else "NOT BLESSED"
+        lines.append(f"  {verdict}: " + " ".join(evaluation.reasons))
+    if summary.pushed_path:
+        lines.append(f"Pushed to {summary.pushed_path}")
+    elif evaluation is not None:
+        lines.append("Not pushed: the serving directory is unchanged")
+    return "\n".join(lines)
