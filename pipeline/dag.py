@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 
 import schema
-from components import features, signatures
+from components import features, pusher_executor, signatures
 from components.anomalies_gate import AnomaliesGate
 from pipeline.config import Config
 
@@ -155,6 +156,7 @@ def create_pipeline(
     )
 
     pusher = tfx.components.Pusher(
+        custom_executor_spec=executor_spec.ExecutorClassSpec(pusher_executor.Executor),
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(

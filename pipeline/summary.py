@@ -18,6 +18,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 import schema
 from components import features
 from components.anomalies_gate import read_anomalies
+from components.pusher_executor import ALREADY_SERVING_KEY
 from components.trainer import HISTORY_FILE
 from pipeline import dag
 from pipeline.run_outputs import Artifact
@@ -56,6 +57,8 @@ class RunSummary:
     history: dict | None = None
     evaluation: Evaluation | None = None
     pushed_path: str | None = None
+    # True when the blessed model was already serving (no new version).
+    already_serving: bool = False
     model_path: str | None = None
     examples_uri: str | None = None
     failed: str | None = None
@@ -176,6 +179,7 @@ def summarize(outputs: dict[str, dict[str, list[Artifact]]], timings, gate) -> R
     pushed = first("Pusher", "pushed_model")
     if pushed is not None and pushed.properties.get("pushed"):
         summary.pushed_path = str(pushed.properties.get("pushed_destination"))
+        summary.already_serving = bool(pushed.properties.get(ALREADY_SERVING_KEY))
     return summary
 
 
@@ -215,7 +219,9 @@ def format_summary(summary: RunSummary) -> str:
             lines.append(f"    {name:<12}{value:.3f}" if value is not None else f"    {name:<12}no examples")
         verdict = "BLESSED" if evaluation.blessed else "NOT BLESSED"
         lines.append(f"  {verdict}: " + " ".join(evaluation.reasons))
-    if summary.pushed_path:
+    if summary.pushed_path and summary.already_serving:
+        lines.append(f"Already serving from {summary.pushed_path}: nothing new pushed")
+    elif summary.pushed_path:
         lines.append(f"Pushed to {summary.pushed_path}")
     elif evaluation is not None:
         lines.append("Not pushed: the serving directory is unchanged")

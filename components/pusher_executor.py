@@ -1,0 +1,132 @@
+"""The Pusher's executor: blessed models into ``<serving_dir>/<version>/``, safely.
+
+Differences from TFX's own filesystem push, and why:
+
+- A version appears whole or not at all. The model is copied into a hidden
+  staging directory next to the versions and then renamed into place, so TF
+  Serving (which watches the directory) never loads a half-written model.
+- A model that is already being served is not pushed twice. After the first
+  blessing, the next run compares the same model with itself as the new
+  baseline; that must not create a second, identical version.
+- Versions only go up, even for two pushes within one second.
+- Each version carries ``assets.extra/push.json``, which says which model
+  artifact it came from; ``models list`` and the dedup above read it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+
+from tfx.components.pusher import executor as tfx_pusher
+from tfx.dsl.io import fileio
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils, proto_utils
+
+PUSH_MANIFEST = os.path.join("assets.extra", "push.json")
+STAGING_PREFIX = ".staging-"
+ALREADY_SERVING_KEY = "already_serving"
+
+
+def serving_versions(base_directory: str) -> list[int]:
+    """The integer version directories TF Serving would load, ascending."""
+    if not fileio.exists(base_directory):
+        return []
+    names = (name.rstrip("/") for name in fileio.listdir(base_directory))
+    return sorted(int(name) for name in names if name.isdigit())
+
+
+def read_manifest(version_dir: str) -> dict:
+    path = os.path.join(version_dir, PUSH_MANIFEST)
+    if not fileio.exists(path):
+        return {}
+    try:
+        return json.loads(io_utils.read_string_file(path))
+    except ValueError:
+        return {}
+
+
+def version_serving(base_directory: str, model_uri: str) -> int | None:
+    """The version already serving the model at ``model_uri``, if any."""
+    for version in serving_versions(base_directory):
+        if read_manifest(os.path.join(base_directory, str(version))).get("model_uri") == model_uri:
+            return version
+    return None
+
+
+def next_version(base_directory: str) -> int:
+    existing = serving_versions(base_directory)
+    return max([int(time.time())] + [v + 1 for v in existing])
+
+
+def publish_version(model_path: str, base_directory: str, version: int, manifest: dict) -> str:
+    """Copies a SavedModel to ``base_directory/version`` so it appears at once.
+
+    On a local filesystem the copy is staged and renamed into place. Object
+    stores (gs://) have no atomic rename; there ``saved_model.pb`` is copied
+    last, as TF Serving treats a version without it as not there yet.
+    """
+    fileio.makedirs(base_directory)
+    final = os.path.join(base_directory, str(version))
+    if "://" in base_directory:
+        io_utils.write_string_file(os.path.join(final, PUSH_MANIFEST), json.dumps(manifest, indent=2))
+        io_utils.copy_dir(model_path, final, deny_regex_patterns=[r"saved_model\.pb$"])
+        io_utils.copy_file(os.path.join(model_path, "saved_model.pb"), os.path.join(final, "saved_model.pb"))
+        return final
+    staging = os.path.join(base_directory, f"{STAGING_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
+    try:
+        io_utils.copy_dir(model_path, staging)
+        io_utils.write_string_file(os.path.join(staging, PUSH_MANIFEST), json.dumps(manifest, indent=2))
+        fileio.rename(staging, final)
+    finally:
+        if fileio.exists(staging):
+            fileio.rmtree(staging)
+    return final
+
+
+class Executor(tfx_pusher.Executor):
+    """TFX's Pusher, with staged, de-duplicated, monotonic filesystem pushes."""
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        model_push = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.PUSHED_MODEL_KEY]
+        )
+        if not self.CheckBlessing(input_dict):
+            self._MarkNotPushed(model_push)
+            return
+        destination = pusher_pb2.PushDestination()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination
+        )
+        if destination.WhichOneof("destination") != "filesystem":
+            raise NotImplementedError("only filesystem push destinations are supported")
+        base_directory = destination.filesystem.base_directory
+
+        model = artifact_utils.get_single_instance(input_dict[standard_component_specs.MODEL_KEY])
+        already = version_serving(base_directory, model.uri)
+        if already is not None:
+            logging.info("Model %s is already serving as version %d; not pushed again.", model.uri, already)
+            model_push.set_int_custom_property(ALREADY_SERVING_KEY, 1)
+            self._MarkPushed(model_push, os.path.join(base_directory, str(already)), str(already))
+            return
+
+        version = next_version(base_directory)
+        blessing = artifact_utils.get_single_instance(
+            input_dict[standard_component_specs.MODEL_BLESSING_KEY]
+        )
+        manifest = {
+            "version": version,
+            "model_uri": model.uri,
+            "model_artifact_id": model.id,
+            "blessing_uri": blessing.uri,
+            "pushed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        final = publish_version(self.GetModelPath(input_dict), base_directory, version, manifest)
+        io_utils.write_string_file(os.path.join(model_push.uri, "push.json"), json.dumps(manifest, indent=2))
+        self._MarkPushed(model_push, final, str(version))
+        logging.info("Model pushed to %s.", final)

@@ -1,0 +1,189 @@
+"""The whole pipeline, end to end, as a user runs it: ``flowers-tfx run``.
+
+A few hundred small synthetic images and one epoch keep it to a couple of
+minutes. The first run must execute every component once and push a model
+whose serving signature classifies raw JPEG bytes; the second, with nothing
+changed, must come entirely from the TFX cache and push nothing new.
+"""
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+import schema
+from pipeline.config import load_config
+from pipeline.data.records import shard_filename, write_shard, make_example
+from pipeline.data.synth import write_synthetic_shards
+from pipeline.local_runner import run_local
+
+pytestmark = pytest.mark.e2e
+
+COMPONENTS = [
+    "ImportExampleGen",
+    "ImportSchemaGen",
+    "latest_blessed_model_resolver",
+    "StatisticsGen",
+    "ExampleValidator",
+    "AnomaliesGate",
+    "Transform",
+    "Trainer",
+    "Evaluator",
+    "Pusher",
+]
+# Small and quick; the gate's floor is 0 so that one epoch is enough to push.
+SETTINGS = ["model.image_size=32", "model.batch_size=16", "gate.min_accuracy=0", "model.epochs=1"]
+
+
+def flowers_tfx(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, timeout=900
+    )
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("shards")
+    write_synthetic_shards(str(folder), images=300, shards=3, seed=7, size=96)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def work_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("work")
+
+
+def run_args(shards: Path, work_dir: Path) -> list[str]:
+    args = ["run", "--data", f"{shards}/*.tfrec", "--work-dir", str(work_dir)]
+    for setting in SETTINGS:
+        args += ["--set", setting]
+    return args
+
+
+@pytest.fixture(scope="module")
+def first_run(shards, work_dir):
+    return flowers_tfx(*run_args(shards, work_dir))
+
+
+def executions_per_component(work_dir: Path) -> dict[str, list]:
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(work_dir / "metadata.sqlite")
+    store = metadata_store.MetadataStore(config)
+    return {
+        context.name.split(".", 1)[1]: sorted(store.get_executions_by_context(context.id), key=lambda e: e.id)
+        for context in store.get_contexts_by_type("node")
+    }
+
+
+def pushed_versions(work_dir: Path) -> list[Path]:
+    return sorted(p for p in (work_dir / "serving").glob("*") if p.is_dir())
+
+
+def test_first_run_executes_every_component_once(first_run, work_dir):
+    assert first_run.returncode == 0, first_run.stdout + first_run.stderr
+    for component in COMPONENTS:
+        assert f"{component:<32} done" in first_run.stdout.replace(
+            "Resolver (last blessed model)", "latest_blessed_model_resolver"
+        )
+    executions = executions_per_component(work_dir)
+    assert sorted(executions) == sorted(COMPONENTS)
+    for component, runs in executions.items():
+        assert len(runs) == 1, component
+    assert "Traceback" not in first_run.stdout + first_run.stderr
+
+
+def test_summary_and_report(first_run, work_dir):
+    out = first_run.stdout
+    assert "Examples" in out and "train" in out and "eval" in out
+    assert "BLESSED: accuracy" in out
+    assert "Pushed to " in out
+    run_dir = sorted((work_dir / "runs").iterdir())[0]
+    for name in ("pipeline.log", "config.toml", "summary.txt", "report.md", "training_curves.png",
+                 "confusion_matrix.png", "sample_predictions.png"):
+        assert (run_dir / name).is_file(), name
+    assert "Component Trainer is finished" in (run_dir / "pipeline.log").read_text()
+
+
+def test_pushed_model_classifies_jpeg_bytes(first_run, shards, work_dir):
+    assert first_run.returncode == 0
+    versions = pushed_versions(work_dir)
+    assert len(versions) == 1
+    serve = tf.saved_model.load(str(versions[0])).signatures["serving_default"]
+    records = tf.data.TFRecordDataset(sorted(str(p) for p in shards.glob("*.tfrec"))).take(8)
+    jpegs = [tf.train.Example.FromString(r.numpy()).features.feature["image"].bytes_list.value[0] for r in records]
+
+    outputs = serve(image_bytes=tf.constant(jpegs))
+
+    probabilities = outputs["probabilities"].numpy()
+    assert probabilities.shape == (8, len(schema.LABELS))
+    assert abs(probabilities.sum(axis=1) - 1).max() < 1e-4
+    names = [name.decode() for name in outputs["class_name"].numpy()]
+    assert names == [schema.LABELS[i] for i in outputs["class_id"].numpy()]
+    assert list(outputs["class_id"].numpy()) == list(probabilities.argmax(axis=1))
+
+
+def run_again(shards: Path, work_dir: Path) -> str:
+    """Runs the pipeline in this process (it has TensorFlow loaded already)."""
+    overrides = dict(setting.split("=") for setting in SETTINGS)
+    overrides.update({"data.source": f"{shards}/*.tfrec", "run.work_dir": str(work_dir)})
+    out = io.StringIO()
+    result = run_local(load_config(overrides=overrides, environ={}), out)
+    assert result.succeeded, out.getvalue()
+    return out.getvalue()
+
+
+def test_reruns_are_served_from_cache(first_run, shards, work_dir):
+    assert first_run.returncode == 0
+    # The second run has a blessed baseline that the first did not: the
+    # Evaluator compares the (cached) model with it, and the Pusher sees that
+    # this model is already serving.
+    second = run_again(shards, work_dir)
+    for component in ("ImportExampleGen", "StatisticsGen", "Transform", "Trainer"):
+        assert f"{component:<32} from cache" in second
+    assert "Already serving from" in second
+    assert len(pushed_versions(work_dir)) == 1
+
+    # With nothing changed since, every component comes from the cache.
+    third = run_again(shards, work_dir)
+    for component in COMPONENTS:
+        if component != "latest_blessed_model_resolver":
+            assert f"{component:<32} from cache" in third, component
+    for component, runs in executions_per_component(work_dir).items():
+        assert len(runs) == 3, component
+        if component != "latest_blessed_model_resolver":
+            assert runs[2].last_known_state == metadata_store_pb2.Execution.CACHED, component
+    assert len(pushed_versions(work_dir)) == 1
+
+
+def test_records_breaking_the_schema_stop_the_run_before_transform(tmp_path):
+    data = tmp_path / "bad"
+    write_synthetic_shards(str(data), images=60, shards=1, seed=3, size=48)
+    good = next(data.glob("*.tfrec"))
+    jpeg = tf.train.Example.FromString(next(iter(tf.data.TFRecordDataset(str(good)))).numpy())
+    image = jpeg.features.feature["image"].bytes_list.value[0]
+    bad = make_example(image, 4, 48, 48)
+    bad.features.feature["class"].int64_list.value[:] = [7]  # outside the schema's 0..4
+    write_shard(str(data / shard_filename(1, 1)), [bad.SerializeToString()])
+    config = load_config(
+        overrides={"data.source": str(data), "run.work_dir": str(tmp_path / "work"), "model.epochs": 1},
+        environ={},
+    )
+    out = tmp_path / "out.txt"
+    with out.open("w") as stream:
+        result = run_local(config, stream)
+    text = out.read_text()
+    assert not result.succeeded
+    assert "AnomaliesGate failed" in text and "feature 'class'" in text
+    assert "Transform" not in text
+    assert not (tmp_path / "work" / "serving").exists()
+
+
+def test_missing_data_is_a_clear_error(tmp_path):
+    result = flowers_tfx("run", "--data", str(tmp_path / "nowhere" / "*.tfrec"), "--work-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {tmp_path / 'nowhere'}: data directory does not exist"
