@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that time parts of the project and report rows a harness can collect."""
