@@ -34,19 +34,37 @@ def count_records(files: list[str]) -> int:
     return int(dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
 
 
+def augment(
+    images: tf.Tensor, mean: tf.Tensor, std: tf.Tensor, seed: int, saturation: tuple[float, float] = (0.6, 1.4)
+) -> tf.Tensor:
+    """Random left-right flips and saturation changes, image by image.
+
+    Saturation is changed on pixel values, so the standardization is undone
+    first and redone after: a blend with the grey version of each image (a
+    factor below 1 washes colours out, above 1 makes them stronger).
+    """
+    mean, std = mean[:, None, None, :], std[:, None, None, :]
+    pixels = images * std + mean
+    pixels = tf.image.random_flip_left_right(pixels, seed=seed)
+    factor = tf.random.uniform([tf.shape(pixels)[0], 1, 1, 1], *saturation, seed=seed)
+    grey = tf.image.rgb_to_grayscale(pixels)
+    pixels = tf.clip_by_value(grey + factor * (pixels - grey), 0.0, 1.0)
+    return (pixels - mean) / std
+
+
 def make_dataset(
     files: list[str],
     tf_transform_output: tft.TFTransformOutput,
     batch_size: int,
     training: bool,
     seed: int = 42,
-    augment: bool = True,
+    augment_images: bool = True,
 ) -> tf.data.Dataset:
     """Batches of (standardized images, integer labels).
 
     Training data is shuffled, repeated forever (the caller sets
-    steps_per_epoch) and flipped left-right at random; evaluation data is
-    read once in order.
+    steps_per_epoch) and, if asked, augmented; evaluation data is read once
+    in order. Both drop the last partial batch, so shapes are static.
     """
     transform_layer = tf_transform_output.transform_features_layer()
     options = tf.data.Options()
@@ -64,11 +82,10 @@ def make_dataset(
     dataset = dataset.batch(batch_size, drop_remainder=True)
 
     def transform(serialized):
-        raw = tf.io.parse_example(serialized, _RAW_SPEC)
-        transformed = transform_layer(raw)
+        transformed = transform_layer(tf.io.parse_example(serialized, _RAW_SPEC))
         images = transformed[features.IMAGE]
-        if training and augment:
-            images = tf.image.random_flip_left_right(images, seed=seed)
+        if training and augment_images:
+            images = augment(images, transformed[features.IMAGE_MEAN], transformed[features.IMAGE_STD], seed)
         return images, transformed[features.LABEL]
 
     dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE)

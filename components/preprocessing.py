@@ -62,7 +62,12 @@ def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
     channel_mean_square = tft.mean(per_image_mean_square, reduce_instance_dims=False)
     channel_std = tf.sqrt(tf.maximum(channel_mean_square - tf.square(channel_mean), 1e-12))
 
+    batch = tf.shape(images)[0]
     return {
         features.IMAGE: (images - channel_mean) / channel_std,
         features.LABEL: tf.reshape(inputs[features.LABEL], [-1]),
+        # The statistics themselves, so that training-time augmentation can
+        # work on pixel values (saturation) and standardize again.
+        features.IMAGE_MEAN: tf.broadcast_to(channel_mean, [batch, 3]),
+        features.IMAGE_STD: tf.broadcast_to(channel_std, [batch, 3]),
     }

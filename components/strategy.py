@@ -1,27 +1,76 @@
-"""Which tf.distribute strategy the Trainer runs under.
+"""Which tf.distribute strategy the Trainer runs under, and its precision.
 
-A TPU when one resolves (``TPU_NAME``, or a Vertex AI TPU VM), all GPUs
-when there are several, and the default strategy (one device) otherwise.
+``auto`` picks a TPU when one resolves (``TPU_NAME``, or the local TPU of a
+Vertex AI / Cloud TPU VM), all GPUs when there are several, and the default
+strategy (one device: a GPU or the CPU) otherwise. Configuration can force a
+choice. The same model code then runs unchanged on all of them.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from typing import Callable, Optional
 
 import tensorflow as tf
+import tf_keras as keras
+
+STRATEGIES = ("auto", "tpu", "mirrored", "default")
 
 
-def choose_strategy() -> tf.distribute.Strategy:
-    if os.environ.get("TPU_NAME"):
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-        chosen = tf.distribute.TPUStrategy(resolver)
-    elif len(tf.config.list_logical_devices("GPU")) > 1:
+def _resolve_tpu() -> Optional[tf.distribute.cluster_resolver.TPUClusterResolver]:
+    """A resolver for the TPU this process can use, or None when there is none."""
+    name = os.environ.get("TPU_NAME")
+    on_tpu_vm = os.path.exists("/dev/accel0") or bool(os.environ.get("TPU_ACCELERATOR_TYPE"))
+    if not name and not on_tpu_vm:
+        return None
+    try:
+        return tf.distribute.cluster_resolver.TPUClusterResolver(tpu=name or "local")
+    except (ValueError, RuntimeError) as error:
+        logging.warning("No TPU resolved (%s); not using a TPU", error)
+        return None
+
+
+def choose_strategy(
+    preference: str = "auto",
+    resolve_tpu: Callable[[], object] = _resolve_tpu,
+    gpu_count: Callable[[], int] = lambda: len(tf.config.list_logical_devices("GPU")),
+) -> tf.distribute.Strategy:
+    """The strategy for ``preference``; ``resolve_tpu`` and ``gpu_count`` are
+    parameters so that tests can pretend a TPU or GPUs are there."""
+    if preference not in STRATEGIES:
+        raise ValueError(f"unknown strategy {preference!r}; choose one of: {', '.join(STRATEGIES)}")
+    chosen = None
+    if preference in ("auto", "tpu"):
+        resolver = resolve_tpu()
+        if resolver is not None:
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+            chosen = tf.distribute.TPUStrategy(resolver)
+        elif preference == "tpu":
+            raise RuntimeError("model.strategy is 'tpu' but no TPU resolved (set TPU_NAME, or run on a TPU VM)")
+    if chosen is None and (preference == "mirrored" or (preference == "auto" and gpu_count() > 1)):
         chosen = tf.distribute.MirroredStrategy()
-    else:
+    if chosen is None:
         chosen = tf.distribute.get_strategy()
-    logging.info("Distribution strategy %s with %d replica(s)",
-                 type(chosen).__name__, chosen.num_replicas_in_sync)
+    logging.info(
+        "Distribution strategy: %s with %d replica(s)", type(chosen).__name__, chosen.num_replicas_in_sync
+    )
     return chosen
+
+
+def is_tpu(strategy: tf.distribute.Strategy) -> bool:
+    return isinstance(strategy, (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStrategy))
+
+
+def set_precision(preference: str, strategy: tf.distribute.Strategy) -> str:
+    """Sets Keras' global dtype policy: bfloat16 on TPU when ``auto``.
+
+    The models keep their softmax in float32 whatever the policy.
+    """
+    policy = {"auto": "mixed_bfloat16" if is_tpu(strategy) else "float32", "off": "float32"}.get(
+        preference, preference
+    )
+    keras.mixed_precision.set_global_policy(policy)
+    logging.info("Precision policy: %s", policy)
+    return policy

@@ -2,11 +2,18 @@
 
 TFX calls :func:`run_fn` with ``fn_args`` that name the example files, the
 transform graph and the output directories; ``fn_args.custom_config`` holds
-the ``[model]`` section of the pipeline configuration and the labels.
+the ``[model]`` settings (every ``auto`` already replaced by the model's
+recipe, see ``recipes.py``) and the class names.
+
+Training survives restarts: Keras' BackupAndRestore checkpoints every epoch
+into a directory keyed by the Trainer's inputs and settings, which a
+re-run Trainer (a new execution after a killed run, or a preempted Vertex
+job) finds again and resumes from.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -15,7 +22,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from components import input_pipeline, models, signatures, strategy
+from components import input_pipeline, learning_rate, models, signatures, strategy
 
 HISTORY_FILE = "history.json"
 # One log line per epoch; the local runner's progress display shows these.
@@ -30,8 +37,72 @@ class EpochLogger(keras.callbacks.Callback):
         self.epochs = epochs
 
     def on_epoch_end(self, epoch, logs=None):
-        metrics = ", ".join(f"{name} {value:.4f}" for name, value in (logs or {}).items())
+        logs = dict(logs or {})
+        logs["lr"] = float(keras.backend.get_value(self.model.optimizer.learning_rate))
+        metrics = ", ".join(f"{name} {value:.4g}" for name, value in logs.items())
         logging.info(EPOCH_LOG_FORMAT, epoch + 1, self.epochs, metrics)
+
+
+def make_optimizer(name: str, rate: float, weight_decay: float) -> keras.optimizers.Optimizer:
+    """Adam, AdamW, plain SGD, or SGD with momentum (optionally Nesterov's)."""
+    decay = weight_decay or None
+    if name == "adam":
+        return keras.optimizers.Adam(rate, weight_decay=decay)
+    if name == "adamw":
+        return keras.optimizers.AdamW(rate, weight_decay=weight_decay or 0.004)
+    if name in ("sgd", "momentum", "nesterov"):
+        momentum = 0.0 if name == "sgd" else 0.9
+        return keras.optimizers.SGD(rate, momentum=momentum, nesterov=name == "nesterov", weight_decay=decay)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of: adam, adamw, sgd, momentum, nesterov")
+
+
+def make_loss(label_smoothing: float, num_classes: int):
+    """Cross-entropy on integer labels, with optional label smoothing
+    (Keras' sparse loss has no smoothing, so labels become one-hot for it)."""
+    if not label_smoothing:
+        return keras.losses.SparseCategoricalCrossentropy()
+
+    def smoothed_cross_entropy(labels, probabilities):
+        one_hot = tf.one_hot(tf.cast(tf.reshape(labels, [-1]), tf.int32), num_classes)
+        return keras.losses.categorical_crossentropy(one_hot, probabilities, label_smoothing=label_smoothing)
+
+    return smoothed_cross_entropy
+
+
+def compile_model(model: keras.Model, settings: dict, rate: float, num_classes: int) -> None:
+    model.compile(
+        optimizer=make_optimizer(settings["optimizer"], rate, settings["weight_decay"]),
+        loss=make_loss(settings["label_smoothing"], num_classes),
+        metrics=["sparse_categorical_accuracy"],
+    )
+
+
+def backup_dir(fn_args, settings: dict) -> str:
+    """Where epochs are checkpointed: the same for a re-run with the same
+    inputs and settings, different for anything else."""
+    key = json.dumps(
+        {"train": sorted(fn_args.train_files), "transform": fn_args.transform_output, "settings": settings},
+        sort_keys=True,
+    )
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    trainer_root = os.path.dirname(os.path.dirname(fn_args.model_run_dir.rstrip("/")))
+    return os.path.join(trainer_root, "checkpoints", digest)
+
+
+def callbacks(settings: dict, schedule, epochs: int, backup: str, log_dir: str) -> list:
+    result = [
+        keras.callbacks.LearningRateScheduler(schedule),
+        keras.callbacks.BackupAndRestore(backup),
+        EpochLogger(epochs),
+        keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"),
+    ]
+    if settings["early_stopping_patience"]:
+        result.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=settings["early_stopping_patience"], restore_best_weights=True
+            )
+        )
+    return result
 
 
 def run_fn(fn_args) -> None:
@@ -41,7 +112,8 @@ def run_fn(fn_args) -> None:
     keras.utils.set_random_seed(int(settings["seed"]))
 
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    distribution = strategy.choose_strategy()
+    distribution = strategy.choose_strategy(settings["strategy"])
+    strategy.set_precision(settings["mixed_precision"], distribution)
     replicas = distribution.num_replicas_in_sync
     global_batch = int(settings["batch_size"]) * replicas
 
@@ -61,35 +133,70 @@ def run_fn(fn_args) -> None:
         "Training %s on %d examples (%d steps of %d), validating on %d, %d replica(s)",
         settings["name"], train_count, steps_per_epoch, global_batch, eval_count, replicas,
     )
-
     train_dataset = input_pipeline.make_dataset(
-        train_files, tf_transform_output, global_batch, training=True, seed=int(settings["seed"])
+        train_files, tf_transform_output, global_batch, training=True,
+        seed=int(settings["seed"]), augment_images=bool(settings["augment"]),
     )
-    eval_dataset = input_pipeline.make_dataset(
-        eval_files, tf_transform_output, global_batch, training=False
-    )
-
-    with distribution.scope():
-        model = models.build_model(settings["name"], int(settings["image_size"]), len(labels))
-        model.compile(
-            optimizer=keras.optimizers.Adam(float(settings["learning_rate"])),
-            loss="sparse_categorical_crossentropy",
-            metrics=["sparse_categorical_accuracy"],
-        )
-
-    history = model.fit(
-        train_dataset,
-        epochs=int(settings["epochs"]),
+    eval_dataset = input_pipeline.make_dataset(eval_files, tf_transform_output, global_batch, training=False)
+    fit = dict(
+        x=train_dataset,
         steps_per_epoch=steps_per_epoch,
         validation_data=eval_dataset,
         validation_steps=validation_steps,
-        callbacks=[
-            EpochLogger(int(settings["epochs"])),
-            keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
-        ],
         verbose=0,
     )
-    write_history(fn_args.model_run_dir, history.history, settings, train_count, eval_count)
+
+    # The learning rate is for one replica's batch; with N replicas the global
+    # batch is N times larger and so is the rate (the codelabs' scaling rule).
+    epochs = int(settings["epochs"])
+    schedule = learning_rate.schedule(
+        settings["lr_schedule"], settings["learning_rate"] * replicas, epochs,
+        decay=settings["lr_decay"], warmup_epochs=settings["warmup_epochs"], minimum=settings["lr_min"],
+    )
+    backup = backup_dir(fn_args, settings)
+    with distribution.scope():
+        model = models.build_model(
+            settings["name"], int(settings["image_size"]), len(labels),
+            dropout=settings["dropout"], weights=settings["weights"],
+        )
+        compile_model(model, settings, schedule(0), len(labels))
+    fine_tune_epochs = int(settings["fine_tune_epochs"])
+    fine_tune = fine_tune_epochs > 0 and any(layer.name == models.PRETRAINED_BASE for layer in model.layers)
+    # BackupAndRestore deletes its checkpoint when a fit ends; when a second
+    # phase follows, the first phase's result is kept so a restart in the
+    # second phase does not train the first again.
+    first_phase = os.path.join(backup, "first_phase")
+    if fine_tune and tf.io.gfile.exists(first_phase + ".json"):
+        model.load_weights(first_phase)
+        history = json.loads(tf.io.gfile.GFile(first_phase + ".json").read())
+        logging.info("First training phase restored from %s", first_phase)
+    else:
+        history = model.fit(
+            epochs=epochs, callbacks=callbacks(settings, schedule, epochs, backup + "/train", fn_args.model_run_dir),
+            **fit,
+        ).history
+        if fine_tune:
+            model.save_weights(first_phase)
+            with tf.io.gfile.GFile(first_phase + ".json", "w") as f:
+                f.write(json.dumps({k: [float(v) for v in values] for k, values in history.items()}))
+
+    if fine_tune:
+        # Second phase: unfreeze the pretrained base, train everything slowly.
+        rate = settings["fine_tune_learning_rate"] * replicas
+        total = epochs + fine_tune_epochs
+        with distribution.scope():
+            model.get_layer(models.PRETRAINED_BASE).trainable = True
+            compile_model(model, settings, rate, len(labels))
+        fine_tuned = model.fit(
+            epochs=total, initial_epoch=epochs,
+            callbacks=callbacks(settings, lambda epoch: rate, total, backup + "/fine_tune", fn_args.model_run_dir),
+            **fit,
+        ).history
+        history = {key: history.get(key, []) + fine_tuned.get(key, []) for key in fine_tuned}
+
+    write_history(fn_args.model_run_dir, history, settings, train_count, eval_count)
+    if tf.io.gfile.exists(backup):
+        tf.io.gfile.rmtree(backup)
     signatures.export_serving_model(model, tf_transform_output, labels, fn_args.serving_model_dir)
 
 
@@ -97,6 +204,7 @@ def write_history(run_dir: str, history: dict, settings: dict, train_count: int,
     """Saves the per-epoch curves where the run summary and report find them."""
     record = {
         "model": settings["name"],
+        "settings": settings,
         "train_examples": train_count,
         "eval_examples": eval_count,
         "epochs": {key: [float(v) for v in values] for key, values in history.items()},

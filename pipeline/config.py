@@ -48,15 +48,43 @@ class DataConfig:
 
 @dataclasses.dataclass
 class ModelConfig:
-    """Which model the Trainer builds and how it trains it."""
+    """Which model the Trainer builds and how it trains it.
+
+    Settings left at ``auto`` take the chosen model's recipe (see
+    ``components/recipes.py``): the codelabs' values for that model.
+    """
 
     name: Literal["dense", "convnet", "squeezenet", "mobilenetv2", "xception"] = "convnet"
     # Images are resized to image_size x image_size inside the transform graph.
-    image_size: int = 64
-    epochs: int = 12
+    image_size: int | None = None
+    epochs: int | None = None
     # Per replica; the global batch is this times the number of replicas.
-    batch_size: int = 32
-    learning_rate: float = 0.001
+    batch_size: int | None = None
+    optimizer: Literal["adam", "adamw", "sgd", "momentum", "nesterov"] | None = None
+    # The peak learning rate (after any ramp-up).
+    learning_rate: float | None = None
+    lr_schedule: Literal["constant", "exponential", "ramp", "cosine"] | None = None
+    # exponential and ramp: the rate is multiplied by this after every epoch.
+    lr_decay: float | None = None
+    # ramp: epochs of linear ramp-up from lr_min to learning_rate.
+    warmup_epochs: int | None = None
+    # ramp and cosine: the smallest learning rate.
+    lr_min: float | None = None
+    label_smoothing: float | None = None
+    dropout: float | None = None
+    weight_decay: float | None = None
+    # Random left-right flips and saturation changes of training images.
+    augment: bool | None = None
+    # Stop when validation loss has not improved for this many epochs (0: never).
+    early_stopping_patience: int | None = None
+    # mobilenetv2: epochs of a second phase that unfreezes the base (0: none).
+    fine_tune_epochs: int | None = None
+    fine_tune_learning_rate: float | None = None
+    # Pretrained weights: "imagenet" (downloaded by Keras) or a local .h5 file.
+    weights: str = "imagenet"
+    strategy: Literal["auto", "tpu", "mirrored", "default"] = "auto"
+    # auto: bfloat16 on TPU, float32 elsewhere.
+    mixed_precision: Literal["auto", "off", "bfloat16", "mixed_float16"] = "auto"
     seed: int = 42
 
 
@@ -89,7 +117,7 @@ class RunConfig:
 
 @dataclasses.dataclass
 class VertexConfig:
-    """Google Cloud settings for compiling and running on Vertex AI."""
+    """Google Cloud settings for compiling and running on Vertex AI Pipelines."""
 
     project: str = ""
     region: str = "us-central1"
@@ -97,7 +125,31 @@ class VertexConfig:
     pipeline_root: str = ""
     # Container image holding this project (see the Dockerfile).
     image: str = ""
+    # Service account the pipeline (and its jobs) run as; empty = the project default.
     service_account: str = ""
+    # Blessed models go to <serving_dir> on GCS; empty = <pipeline_root>/serving.
+    serving_dir: str = ""
+    # Beam steps on Dataflow instead of inside the pipeline's containers.
+    dataflow: bool = False
+    dataflow_machine_type: str = "n1-standard-4"
+    dataflow_max_workers: int = 4
+    # Empty = <pipeline_root>/tmp.
+    dataflow_temp_location: str = ""
+    # Train on Vertex AI Training (with accelerators) instead of in the pipeline's container.
+    training: bool = False
+    training_machine_type: str = "n1-standard-8"
+    accelerator: Literal["none", "gpu", "tpu"] = "none"
+    gpu_type: str = "NVIDIA_TESLA_T4"
+    gpu_count: int = 1
+    tpu_type: Literal["TPU_V2", "TPU_V3"] = "TPU_V3"
+    # An image with a TensorFlow build for TPU VMs (see README); required for accelerator = tpu.
+    tpu_image: str = ""
+    # Also upload blessed models to the Vertex AI Model Registry ...
+    upload_model: bool = False
+    # ... and deploy them to this endpoint (display name; empty = no deployment).
+    endpoint: str = ""
+    serving_machine_type: str = "n1-standard-2"
+    serving_image: str = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:latest"
 
 
 @dataclasses.dataclass
@@ -138,10 +190,21 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "data.synthetic_images": (10, None),
     "data.synthetic_shards": (1, None),
     "data.eval_fraction": (0.01, 0.99),
-    "model.image_size": (16, 1024),
+    "model.image_size": (32, 1024),
     "model.epochs": (1, None),
     "model.batch_size": (1, None),
     "model.learning_rate": (0.0, None),
+    "model.lr_decay": (0.0, 1.0),
+    "model.warmup_epochs": (0, None),
+    "model.lr_min": (0.0, None),
+    "model.label_smoothing": (0.0, 0.99),
+    "model.dropout": (0.0, 0.99),
+    "model.weight_decay": (0.0, None),
+    "model.early_stopping_patience": (0, None),
+    "model.fine_tune_epochs": (0, None),
+    "model.fine_tune_learning_rate": (0.0, None),
+    "vertex.dataflow_max_workers": (1, None),
+    "vertex.gpu_count": (1, 16),
     "gate.min_accuracy": (0.0, 1.0),
     "gate.max_accuracy_drop": (0.0, 1.0),
 }
@@ -166,9 +229,18 @@ def valid_keys() -> list[str]:
     ]
 
 
+AUTO = "auto"
+
+
 def _convert(key: str, value: Any, kind: Any) -> Any:
     """Turns a value from a file, the environment or the command line into ``kind``."""
     origin = typing.get_origin(kind)
+    arguments = typing.get_args(kind)
+    if type(None) in arguments:  # Optional: "auto" means the model's recipe decides
+        if value is None or (isinstance(value, str) and value.strip().lower() in (AUTO, "")):
+            return None
+        (kind,) = [a for a in arguments if a is not type(None)]
+        origin = typing.get_origin(kind)
     if origin is Literal:
         choices = typing.get_args(kind)
         if value not in choices:
@@ -216,7 +288,7 @@ def _convert(key: str, value: Any, kind: Any) -> Any:
 
 
 def _check_range(key: str, value: Any) -> None:
-    if key not in _RANGES:
+    if key not in _RANGES or value is None:
         return
     low, high = _RANGES[key]
     if (low is not None and value < low) or (high is not None and value > high):
@@ -327,6 +399,7 @@ def to_toml(config: Config) -> str:
     for section_name, section in _sections(config).items():
         lines.append(f"[{section_name}]")
         for field_name in _field_types(section):
-            lines.append(f"{field_name} = {json.dumps(getattr(section, field_name))}")
+            value = getattr(section, field_name)
+            lines.append(f"{field_name} = {json.dumps(AUTO if value is None else value)}")
         lines.append("")
     return "\n".join(lines)

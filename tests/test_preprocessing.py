@@ -65,6 +65,8 @@ def test_channel_statistics_match_numpy(records, tmp_path):
         image = np.asarray(output[features.IMAGE]).reshape(SIZE, SIZE, 3)
         np.testing.assert_allclose(image, (pixel_values - mean) / std, rtol=1e-4, atol=1e-4)
         assert output[features.LABEL] == record[features.LABEL][0]
+        np.testing.assert_allclose(output[features.IMAGE_MEAN], mean, rtol=1e-5)
+        np.testing.assert_allclose(output[features.IMAGE_STD], std, rtol=1e-4)
     everything = np.stack([np.asarray(o[features.IMAGE]).reshape(SIZE, SIZE, 3) for o in transformed])
     np.testing.assert_allclose(everything.mean(axis=(0, 1, 2)), 0.0, atol=1e-4)
     np.testing.assert_allclose(everything.std(axis=(0, 1, 2)), 1.0, atol=1e-4)

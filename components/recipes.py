@@ -1,0 +1,67 @@
+"""Training recipes: each model's defaults, from the "Keras on TPU" codelabs.
+
+A setting left at ``auto`` in the ``[model]`` configuration takes the value of
+the chosen model's recipe here, so ``--set model.name=xception`` alone gives
+the codelab's Xception fine-tuning (ramp-up then decay), and any single
+setting can still be overridden.
+"""
+
+from __future__ import annotations
+
+# Values every recipe starts from.
+_COMMON = {
+    "image_size": 192,
+    "epochs": 10,
+    "batch_size": 32,
+    "optimizer": "adam",
+    "learning_rate": 0.001,
+    "lr_schedule": "constant",
+    "lr_decay": 0.8,
+    "warmup_epochs": 0,
+    "lr_min": 1e-5,
+    "label_smoothing": 0.0,
+    "dropout": 0.0,
+    "weight_decay": 0.0,
+    "augment": True,
+    "early_stopping_patience": 0,
+    "fine_tune_epochs": 0,
+    "fine_tune_learning_rate": 1e-5,
+}
+
+RECIPES: dict[str, dict] = {
+    # A baseline that shows why convolutions matter; no augmentation.
+    "dense": {"image_size": 64, "epochs": 10, "augment": False},
+    # The codelab's convnet at a small size: the default, quick on a laptop.
+    "convnet": {"image_size": 64, "epochs": 12},
+    # Fire modules with batch norm; the codelab decays the rate each epoch.
+    "squeezenet": {
+        "image_size": 128,
+        "epochs": 30,
+        "learning_rate": 0.01,
+        "lr_schedule": "exponential",
+        "lr_decay": 0.9,
+        "lr_min": 1e-4,
+    },
+    # Transfer learning: a frozen ImageNet base and a new head.
+    "mobilenetv2": {"image_size": 192, "epochs": 6, "dropout": 0.2, "label_smoothing": 0.1},
+    # Fine-tuning every weight, with the codelab's ramp-up then decay.
+    "xception": {
+        "image_size": 192,
+        "epochs": 12,
+        "learning_rate": 5e-5,
+        "lr_schedule": "ramp",
+        "warmup_epochs": 5,
+        "lr_decay": 0.8,
+        "lr_min": 1e-5,
+        "batch_size": 16,
+    },
+}
+
+
+def resolve(settings: dict) -> dict:
+    """The [model] settings with every ``None`` (auto) replaced by the recipe's value."""
+    name = settings["name"]
+    if name not in RECIPES:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(RECIPES)}")
+    recipe = {**_COMMON, **RECIPES[name]}
+    return {key: recipe.get(key) if value is None else value for key, value in settings.items()}

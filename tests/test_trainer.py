@@ -1,0 +1,105 @@
+"""The Trainer's run_fn on a tiny data set: export, signatures, and resume.
+
+A transform graph is made with tft_beam exactly as Transform makes it, and
+``run_fn`` is called with the arguments TFX would give it.
+"""
+
+import logging
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+
+import schema
+from components import preprocessing, recipes, trainer
+from pipeline.config import Config
+from pipeline.data.synth import synthetic_jpeg
+
+SIZE = 32
+RAW_SPEC = {"image": tf.io.FixedLenFeature([1], tf.string), "class": tf.io.FixedLenFeature([1], tf.int64)}
+
+
+def write_examples(path, count, seed):
+    with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
+        for index in range(count):
+            class_id = index % 5
+            example = tf.train.Example()
+            example.features.feature["image"].bytes_list.value.append(synthetic_jpeg(seed, index, class_id, 48))
+            example.features.feature["class"].int64_list.value.append(class_id)
+            writer.write(example.SerializeToString())
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("trainer")
+    (root / "train").mkdir()
+    (root / "eval").mkdir()
+    write_examples(root / "train" / "data.gz", 40, seed=1)
+    write_examples(root / "eval" / "data.gz", 20, seed=2)
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
+    instances = []
+    for record in tf.data.TFRecordDataset(str(root / "train" / "data.gz"), compression_type="GZIP"):
+        parsed = tf.io.parse_single_example(record, RAW_SPEC)
+        instances.append({key: value.numpy() for key, value in parsed.items()})
+    with tft_beam.Context(temp_dir=str(root / "tmp"), force_tf_compat_v1=False):
+        transform_fn = (instances, metadata) | tft_beam.AnalyzeDataset(
+            lambda inputs: preprocessing.preprocessing_fn(inputs, {"image_size": SIZE})
+        )
+        _ = transform_fn | tft_beam.WriteTransformFn(str(root / "transform"))
+    return root
+
+
+def fn_args(data, execution: int, **settings):
+    config = Config()
+    model = {**config.model.__dict__, "image_size": SIZE, "batch_size": 8, "epochs": 3, **settings}
+    return SimpleNamespace(
+        train_files=[str(data / "train" / "*")],
+        eval_files=[str(data / "eval" / "*")],
+        transform_output=str(data / "transform"),
+        model_run_dir=str(data / "Trainer" / "model_run" / str(execution)),
+        serving_model_dir=str(data / "Trainer" / "model" / str(execution) / "Format-Serving"),
+        custom_config={"model": recipes.resolve(model), "labels": list(schema.LABELS)},
+    )
+
+
+def test_run_fn_exports_both_signatures(data):
+    args = fn_args(data, 1, epochs=1)
+    trainer.run_fn(args)
+    model = tf.saved_model.load(args.serving_model_dir)
+    jpegs = [synthetic_jpeg(5, i, i % 5, 60) for i in range(3)]
+    by_bytes = model.signatures["serving_default"](image_bytes=tf.constant(jpegs))
+    examples = []
+    for jpeg in jpegs:
+        example = tf.train.Example()
+        example.features.feature["image"].bytes_list.value.append(jpeg)
+        examples.append(example.SerializeToString())
+    by_examples = model.signatures["from_examples"](examples=tf.constant(examples))
+    np.testing.assert_allclose(by_bytes["probabilities"], by_examples["probabilities"], rtol=1e-5)
+    assert by_bytes["probabilities"].shape == (3, 5)
+    assert set(by_bytes) == {"probabilities", "class_id", "class_name"}
+
+
+def test_a_restarted_trainer_resumes_from_its_last_epoch(data, monkeypatch, caplog):
+    original = trainer.EpochLogger.on_epoch_end
+
+    def killed_in_epoch_two(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 1:
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(trainer.EpochLogger, "on_epoch_end", killed_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run_fn(fn_args(data, 2, seed=7))
+    monkeypatch.setattr(trainer.EpochLogger, "on_epoch_end", original)
+
+    caplog.set_level(logging.INFO)
+    retry = fn_args(data, 3, seed=7)  # a new execution, as TFX makes for a re-run
+    trainer.run_fn(retry)
+    epochs = [r.getMessage() for r in caplog.records if r.msg == trainer.EPOCH_LOG_FORMAT]
+    assert [line.split(":")[0] for line in epochs] == ["Epoch 3/3"]
+    assert tf.io.gfile.exists(retry.serving_model_dir)
+    # The checkpoints are gone once training has finished.
+    assert not tf.io.gfile.exists(trainer.backup_dir(retry, retry.custom_config["model"]))
