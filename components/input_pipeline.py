@@ -52,6 +52,13 @@ def augment(
     return (pixels - mean) / std
 
 
+def first_images(files: list[str], count: int) -> list[bytes]:
+    """The encoded images of the first ``count`` records (e.g. for warmup requests)."""
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").take(count)
+    spec = {features.IMAGE: _RAW_SPEC[features.IMAGE]}
+    return [tf.io.parse_single_example(record, spec)[features.IMAGE].numpy()[0] for record in dataset]
+
+
 def make_dataset(
     files: list[str],
     tf_transform_output: tft.TFTransformOutput,

@@ -21,7 +21,9 @@ import os
 import time
 import uuid
 
+from tfx import v1 as tfx
 from tfx.components.pusher import executor as tfx_pusher
+from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
@@ -130,3 +132,9 @@ class Executor(tfx_pusher.Executor):
         io_utils.write_string_file(os.path.join(model_push.uri, "push.json"), json.dumps(manifest, indent=2))
         self._MarkPushed(model_push, final, str(version))
         logging.info("Model pushed to %s.", final)
+
+
+class Pusher(tfx.components.Pusher):
+    """TFX's Pusher component, running the executor above."""
+
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)

@@ -11,9 +11,12 @@ constant inside the graph, so the model needs no side file.
 
 from __future__ import annotations
 
+import os
+
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
+from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from components import features
 
@@ -23,6 +26,9 @@ EXAMPLES_INPUT = "examples"
 PROBABILITIES = "probabilities"
 CLASS_ID = "class_id"
 CLASS_NAME = "class_name"
+# TF Serving replays these requests when it loads a version, so the first
+# real request does not pay for graph initialization.
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
 
 class ServingModule(tf.Module):
@@ -57,13 +63,29 @@ class ServingModule(tf.Module):
         return self._classify(parsed[features.IMAGE])
 
 
+def write_warmup_requests(export_dir: str, encoded_images: list[bytes]) -> str:
+    """Writes one PredictionLog per image, as TF Serving's warmup file wants."""
+    path = os.path.join(export_dir, WARMUP_FILE)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.TFRecordWriter(path) as writer:
+        for encoded in encoded_images:
+            request = predict_pb2.PredictRequest()
+            request.model_spec.signature_name = "serving_default"
+            request.inputs[SERVING_INPUT].CopyFrom(tf.make_tensor_proto([encoded], dtype=tf.string))
+            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+    return path
+
+
 def export_serving_model(
     model: keras.Model,
     tf_transform_output: tft.TFTransformOutput,
     labels,
     export_dir: str,
+    warmup_images: list[bytes] = (),
 ) -> None:
-    """Writes a SavedModel with both signatures to ``export_dir``."""
+    """Writes a SavedModel with both signatures to ``export_dir``, and
+    warmup requests made of ``warmup_images`` (real encoded photos)."""
     module = ServingModule(model, tf_transform_output, labels)
     tf.saved_model.save(
         module,
@@ -73,3 +95,5 @@ def export_serving_model(
             EXAMPLES_SIGNATURE: module.serve_examples,
         },
     )
+    if warmup_images:
+        write_warmup_requests(export_dir, list(warmup_images))

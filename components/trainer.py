@@ -27,6 +27,8 @@ from components import input_pipeline, learning_rate, models, signatures, strate
 HISTORY_FILE = "history.json"
 # One log line per epoch; the local runner's progress display shows these.
 EPOCH_LOG_FORMAT = "Epoch %d/%d: %s"
+# Real eval photos written as TF Serving warmup requests into the export.
+WARMUP_REQUESTS = 3
 
 
 class EpochLogger(keras.callbacks.Callback):
@@ -197,7 +199,10 @@ def run_fn(fn_args) -> None:
     write_history(fn_args.model_run_dir, history, settings, train_count, eval_count)
     if tf.io.gfile.exists(backup):
         tf.io.gfile.rmtree(backup)
-    signatures.export_serving_model(model, tf_transform_output, labels, fn_args.serving_model_dir)
+    signatures.export_serving_model(
+        model, tf_transform_output, labels, fn_args.serving_model_dir,
+        warmup_images=input_pipeline.first_images(eval_files, WARMUP_REQUESTS),
+    )
 
 
 def write_history(run_dir: str, history: dict, settings: dict, train_count: int, eval_count: int) -> None:

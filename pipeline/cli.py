@@ -24,8 +24,11 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
 warnings.filterwarnings("ignore", message="You are using a non-supported Python version", category=FutureWarning)
 
-from pipeline.config import ConfigError, load_config, parse_assignment, to_toml, valid_keys  # noqa: E402
+from pipeline.cli_config import add_config_options, config_from_args  # noqa: E402
+from pipeline.config import ConfigError, to_toml, valid_keys  # noqa: E402
 from pipeline.data.cli import EXIT_ERROR, add_data_commands  # noqa: E402
+from pipeline.models_cli import add_model_commands  # noqa: E402
+from pipeline.vertex_cli import add_vertex_commands  # noqa: E402
 
 DESCRIPTION = """\
 Train, gate and push a flower-photo classifier with a TFX pipeline.
@@ -43,6 +46,12 @@ examples:
   flowers-tfx run --config my.toml --set gate.min_accuracy=0.8
   flowers-tfx data synth --out shards --images 500 --shards 4 --seed 1
   flowers-tfx config show --config my.toml
+  flowers-tfx predict --model flowers-work/serving rose.jpg tulip.jpg
+  flowers-tfx models list --work-dir flowers-work
+  flowers-tfx models promote VERSION --to /srv/models/flowers   # and models rollback
+  flowers-tfx compile --config vertex.toml --out pipeline.json   # for Vertex AI
+  flowers-tfx submit --config vertex.toml
+  flowers-tfx schedule create --config vertex.toml --cron "0 3 * * 1"
 
 configuration: defaults < --config FILE (TOML or YAML) < environment
 FLOWERS_TFX__SECTION__KEY=value < --set section.key=value and the shortcuts.
@@ -63,31 +72,6 @@ last blessed one before it may be pushed.
 exit status: 0 the pipeline finished (pushed or not), 1 it failed, 2 bad
 arguments, configuration or data.
 """
-
-
-def add_config_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE", help="configuration file (.toml, .yaml or .yml)")
-    parser.add_argument(
-        "--set",
-        dest="assignments",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one setting, e.g. --set model.epochs=3 (repeatable)",
-    )
-
-
-def config_from_args(args: argparse.Namespace):
-    """Defaults, file, environment, then --set and the shortcut options."""
-    overrides = dict(parse_assignment(text) for text in args.assignments)
-    shortcuts = {
-        "data.source": getattr(args, "data", None),
-        "run.work_dir": getattr(args, "work_dir", None),
-        "model.name": getattr(args, "model", None),
-        "model.epochs": getattr(args, "epochs", None),
-    }
-    overrides.update({key: value for key, value in shortcuts.items() if value is not None})
-    return load_config(args.config, overrides)
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -145,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     keys.set_defaults(func=command_config_keys)
 
     add_data_commands(commands)
+    add_model_commands(commands)
+    add_vertex_commands(commands)
     return parser
 
 

@@ -2,7 +2,13 @@
 
     ImportExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator
       -> AnomaliesGate -> Transform -> Trainer -> Evaluator (vs last blessed)
-      -> Pusher (only if blessed)
+      -> Pusher (only if blessed) [-> ModelRegistryPusher, on Vertex AI if configured]
+
+The same DAG runs on this machine (``platform="local"``) and on Vertex AI
+Pipelines (``platform="vertex"``). On Vertex AI the configuration may move
+the Beam steps to Dataflow, the Trainer to Vertex AI Training (GPU or TPU),
+and add a promotion step that uploads the pushed model to the Model Registry;
+``pipeline/vertex_specs.py`` builds those settings.
 
 Component code is given by dotted path (``components.trainer.run_fn``), not
 ``module_file``, so nothing has to be packaged or uploaded: the code is
@@ -12,14 +18,16 @@ importable wherever the pipeline runs (this checkout, or the container).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
-from tfx.dsl.components.base import executor_spec
 
 import schema
-from components import features, pusher_executor, signatures
+from components import features, pusher_executor, recipes, signatures
 from components.anomalies_gate import AnomaliesGate
+from components.model_registry import ModelRegistryPusher
+from pipeline import vertex_specs
 from pipeline.config import Config
 
 PREPROCESSING_FN = "components.preprocessing.preprocessing_fn"
@@ -27,6 +35,9 @@ RUN_FN = "components.trainer.run_fn"
 ACCURACY = "sparse_categorical_accuracy"
 CONFUSION_MATRIX = "multi_class_confusion_matrix_plot"
 HASH_BUCKETS = 100
+
+# Where the pipeline runs: LocalDagRunner here, or Vertex AI Pipelines.
+Platform = Literal["local", "vertex"]
 
 
 @dataclass(frozen=True)
@@ -94,8 +105,40 @@ def eval_config(config: Config) -> tfma.EvalConfig:
     )
 
 
+def model_settings(config: Config) -> dict:
+    """The [model] section with every ``auto`` value taken from the model's recipe."""
+    return recipes.resolve(asdict(config.model))
+
+
 def trainer_custom_config(config: Config) -> dict:
-    return {"model": asdict(config.model), "labels": list(schema.LABELS)}
+    return {"model": model_settings(config), "labels": list(schema.LABELS)}
+
+
+def make_trainer(config: Config, platform: Platform, **inputs) -> tfx.components.Trainer:
+    """The Trainer, in the pipeline's own process or container, or as a Vertex AI
+    Training job on the configured machine (CPU, GPUs or a TPU)."""
+    custom_config = trainer_custom_config(config)
+    if platform == "vertex" and config.vertex.training:
+        cloud = tfx.extensions.google_cloud_ai_platform
+        custom_config.update({
+            cloud.ENABLE_VERTEX_KEY: True,
+            cloud.VERTEX_REGION_KEY: config.vertex.region,
+            cloud.TRAINING_ARGS_KEY: vertex_specs.training_job(config.vertex),
+        })
+        return cloud.Trainer(run_fn=RUN_FN, custom_config=custom_config, **inputs)
+    return tfx.components.Trainer(run_fn=RUN_FN, custom_config=custom_config, **inputs)
+
+
+def default_beam_args(config: Config, platform: Platform) -> list[str]:
+    """``run.beam_args``; on Vertex AI with Dataflow, the Dataflow options first.
+
+    ``run.beam_args`` come after them, so they can add or override options;
+    the DirectRunner's own options (the local defaults) are left out there.
+    """
+    if platform == "vertex" and config.vertex.dataflow:
+        extra = [arg for arg in config.run.beam_args if not arg.startswith("--direct_")]
+        return vertex_specs.dataflow_beam_args(config.vertex) + extra
+    return list(config.run.beam_args)
 
 
 def create_pipeline(
@@ -105,13 +148,21 @@ def create_pipeline(
     serving_dir: str,
     metadata_connection_config=None,
     beam_pipeline_args: list[str] | None = None,
+    platform: Platform = "local",
 ) -> tfx.dsl.Pipeline:
-    """The whole DAG, for the local runner and the Kubeflow v2 compiler alike."""
+    """The whole DAG, for the local runner and the Kubeflow v2 compiler alike.
+
+    On ``platform="vertex"`` the configuration is checked for Vertex AI first
+    (a ConfigError names the key) and files are named by their path in the image.
+    """
+    if platform == "vertex":
+        vertex_specs.validate(config)
     input_config, output_config = example_gen_configs(config, data)
     example_gen = tfx.components.ImportExampleGen(
         input_base=data.base, input_config=input_config, output_config=output_config
     )
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=str(schema.SCHEMA_FILE))
+    schema_file = vertex_specs.CONTAINER_SCHEMA_FILE if platform == "vertex" else str(schema.SCHEMA_FILE)
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
     # With the schema, `class` is counted as a category (exact counts per class).
     statistics_gen = tfx.components.StatisticsGen(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"]
@@ -125,20 +176,20 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        custom_config={"image_size": config.model.image_size},
+        custom_config={"image_size": model_settings(config)["image_size"]},
         materialize=False,
         disable_statistics=True,
     )
     transform.add_upstream_node(anomalies_gate)
 
-    trainer = tfx.components.Trainer(
-        run_fn=RUN_FN,
+    trainer = make_trainer(
+        config,
+        platform,
         examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config=trainer_custom_config(config),
     )
 
     latest_blessed_model = tfx.dsl.Resolver(
@@ -155,8 +206,7 @@ def create_pipeline(
         example_splits=["eval"],
     )
 
-    pusher = tfx.components.Pusher(
-        custom_executor_spec=executor_spec.ExecutorClassSpec(pusher_executor.Executor),
+    pusher = pusher_executor.Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
@@ -164,22 +214,31 @@ def create_pipeline(
         ),
     )
 
+    components = [
+        example_gen,
+        statistics_gen,
+        schema_gen,
+        example_validator,
+        anomalies_gate,
+        transform,
+        trainer,
+        latest_blessed_model,
+        evaluator,
+        pusher,
+    ]
+    if platform == "vertex" and config.vertex.upload_model:
+        components.append(
+            ModelRegistryPusher(
+                pushed_model=pusher.outputs["pushed_model"],
+                **vertex_specs.model_registry_target(config),
+            )
+        )
+
     return tfx.dsl.Pipeline(
         pipeline_name=config.run.pipeline_name,
         pipeline_root=pipeline_root,
-        components=[
-            example_gen,
-            statistics_gen,
-            schema_gen,
-            example_validator,
-            anomalies_gate,
-            transform,
-            trainer,
-            latest_blessed_model,
-            evaluator,
-            pusher,
-        ],
+        components=components,
         enable_cache=config.run.enable_cache,
         metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=beam_pipeline_args or config.run.beam_args,
+        beam_pipeline_args=beam_pipeline_args or default_beam_args(config, platform),
     )

@@ -147,8 +147,8 @@ def run_local(config: Config, out: TextIO | None = None) -> RunResult:
         execution_ids = {
             run.node_id: run.execution_id for run in tracker.runs.values() if run.execution_id
         }
-        outputs = run_outputs.read_outputs(connection, execution_ids)
-        summary = summary_lib.summarize(outputs, timings, config.gate)
+        artifacts = run_outputs.read_artifacts(connection, execution_ids)
+        summary = summary_lib.summarize(artifacts, timings, config.gate)
         summary.failed = failure
         text = summary_lib.format_summary(summary)
         (run_dir / "summary.txt").write_text(text + "\n", encoding="utf-8")

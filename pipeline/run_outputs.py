@@ -1,8 +1,8 @@
-"""The artifacts one run produced, read back from ML Metadata.
+"""The artifacts one run consumed and produced, read back from ML Metadata.
 
 The progress tracker knows which execution each component ran (or reused
-from cache) in this run; ML Metadata knows what each execution output. This
-module joins the two, so the summary and report describe exactly this run,
+from cache) in this run; ML Metadata knows what each execution read and
+wrote. This module joins the two, so the summary and report describe exactly this run,
 cached steps included.
 """
 
@@ -44,24 +44,37 @@ def _to_artifact(artifact: metadata_store_pb2.Artifact, type_names: dict[int, st
     )
 
 
-def read_outputs(
+@dataclass
+class ExecutionArtifacts:
+    """What one component's execution consumed and produced, by key."""
+
+    inputs: dict[str, list[Artifact]] = field(default_factory=dict)
+    outputs: dict[str, list[Artifact]] = field(default_factory=dict)
+
+
+_INPUT_EVENTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
+_OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+
+
+def read_artifacts(
     connection_config: metadata_store_pb2.ConnectionConfig, execution_ids: dict[str, int]
-) -> dict[str, dict[str, list[Artifact]]]:
-    """``{component id: {output key: [artifacts]}}`` for the given executions."""
+) -> dict[str, ExecutionArtifacts]:
+    """``{component id: its inputs and outputs}`` for the given executions."""
     store = metadata_store.MetadataStore(connection_config)
     node_by_execution = {execution_id: node for node, execution_id in execution_ids.items()}
-    events = store.get_events_by_execution_ids(list(node_by_execution))
-    output_types = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
-    wanted = [e for e in events if e.type in output_types]
-    artifacts = {a.id: a for a in store.get_artifacts_by_id(sorted({e.artifact_id for e in wanted}))}
+    events = [
+        e for e in store.get_events_by_execution_ids(list(node_by_execution))
+        if e.type in _INPUT_EVENTS + _OUTPUT_EVENTS
+    ]
+    artifacts = {a.id: a for a in store.get_artifacts_by_id(sorted({e.artifact_id for e in events}))}
     type_names = {t.id: t.name for t in store.get_artifact_types()}
 
-    outputs: dict[str, dict[str, list[Artifact]]] = {node: {} for node in execution_ids}
-    for event in wanted:
+    result = {node: ExecutionArtifacts() for node in execution_ids}
+    for event in events:
         key = event.path.steps[0].key if event.path.steps else ""
-        node = node_by_execution[event.execution_id]
+        side = result[node_by_execution[event.execution_id]]
+        by_key = side.inputs if event.type in _INPUT_EVENTS else side.outputs
         artifact = _to_artifact(artifacts[event.artifact_id], type_names)
-        outputs[node].setdefault(key, [])
-        if all(existing.id != artifact.id for existing in outputs[node][key]):
-            outputs[node][key].append(artifact)
-    return outputs
+        if all(existing.id != artifact.id for existing in by_key.setdefault(key, [])):
+            by_key[key].append(artifact)
+    return result

@@ -21,7 +21,7 @@ from components.anomalies_gate import read_anomalies
 from components.pusher_executor import ALREADY_SERVING_KEY
 from components.trainer import HISTORY_FILE
 from pipeline import dag
-from pipeline.run_outputs import Artifact
+from pipeline.run_outputs import Artifact, ExecutionArtifacts
 
 STATS_FILE = "FeatureStats.pb"
 
@@ -145,10 +145,13 @@ def read_evaluation(evaluation_uri: str, blessing: Artifact, has_baseline: bool,
     )
 
 
-def summarize(outputs: dict[str, dict[str, list[Artifact]]], timings, gate) -> RunSummary:
-    """Builds the summary from a run's outputs (components that did not run are left out)."""
+def summarize(artifacts: dict[str, ExecutionArtifacts], timings, gate) -> RunSummary:
+    """Builds the summary from a run's artifacts (components that did not run are left out)."""
     summary = RunSummary(timings=list(timings))
-    first = lambda node, key: (outputs.get(node, {}).get(key) or [None])[0]  # noqa: E731
+
+    def first(node: str, key: str) -> Artifact | None:
+        outputs = artifacts[node].outputs if node in artifacts else {}
+        return (outputs.get(key) or [None])[0]
 
     examples = first("ImportExampleGen", "examples")
     if examples is not None:
@@ -173,7 +176,7 @@ def summarize(outputs: dict[str, dict[str, list[Artifact]]], timings, gate) -> R
     evaluation = first("Evaluator", "evaluation")
     blessing = first("Evaluator", "blessing")
     if evaluation is not None and blessing is not None:
-        has_baseline = bool(outputs.get("latest_blessed_model_resolver", {}).get("model"))
+        has_baseline = bool(artifacts["Evaluator"].inputs.get("baseline_model"))
         summary.evaluation = read_evaluation(evaluation.uri, blessing, has_baseline, gate)
 
     pushed = first("Pusher", "pushed_model")

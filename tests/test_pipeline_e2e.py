@@ -146,6 +146,7 @@ def test_reruns_are_served_from_cache(first_run, shards, work_dir):
     for component in ("ImportExampleGen", "StatisticsGen", "Transform", "Trainer"):
         assert f"{component:<32} from cache" in second
     assert "Already serving from" in second
+    assert "of the last blessed model's" in second  # compared with the baseline
     assert len(pushed_versions(work_dir)) == 1
 
     # With nothing changed since, every component comes from the cache.
@@ -187,3 +188,13 @@ def test_missing_data_is_a_clear_error(tmp_path):
     result = flowers_tfx("run", "--data", str(tmp_path / "nowhere" / "*.tfrec"), "--work-dir", str(tmp_path))
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {tmp_path / 'nowhere'}: data directory does not exist"
+
+
+def test_a_second_run_on_a_busy_work_dir_stops_at_once(tmp_path):
+    from pipeline.local_runner import work_dir_lock
+
+    with work_dir_lock(tmp_path):
+        result = flowers_tfx("run", "--work-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert f"error: {tmp_path} is in use by another run (pid " in result.stderr
+    assert not (tmp_path / "metadata.sqlite").exists()

@@ -65,10 +65,16 @@ def fn_args(data, execution: int, **settings):
     )
 
 
-def test_run_fn_exports_both_signatures(data):
+@pytest.fixture(scope="module")
+def exported(data):
+    """One trained and exported model, shared by the export tests."""
     args = fn_args(data, 1, epochs=1)
     trainer.run_fn(args)
-    model = tf.saved_model.load(args.serving_model_dir)
+    return args
+
+
+def test_run_fn_exports_both_signatures(exported):
+    model = tf.saved_model.load(exported.serving_model_dir)
     jpegs = [synthetic_jpeg(5, i, i % 5, 60) for i in range(3)]
     by_bytes = model.signatures["serving_default"](image_bytes=tf.constant(jpegs))
     examples = []
@@ -80,6 +86,24 @@ def test_run_fn_exports_both_signatures(data):
     np.testing.assert_allclose(by_bytes["probabilities"], by_examples["probabilities"], rtol=1e-5)
     assert by_bytes["probabilities"].shape == (3, 5)
     assert set(by_bytes) == {"probabilities", "class_id", "class_name"}
+
+
+def test_export_holds_warmup_requests_that_the_model_answers(exported):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    from components import signatures
+
+    model = tf.saved_model.load(exported.serving_model_dir)
+    path = f"{exported.serving_model_dir}/{signatures.WARMUP_FILE}"
+    requests = [prediction_log_pb2.PredictionLog.FromString(r.numpy()).predict_log.request
+                for r in tf.data.TFRecordDataset(path)]
+    assert len(requests) == trainer.WARMUP_REQUESTS
+    for request in requests:
+        signature = model.signatures[request.model_spec.signature_name]
+        inputs = {name: tf.make_ndarray(tensor) for name, tensor in request.inputs.items()}
+        assert list(inputs) == ["image_bytes"]
+        outputs = signature(**{name: tf.constant(value) for name, value in inputs.items()})
+        assert outputs["probabilities"].shape == (1, 5)
 
 
 def test_a_restarted_trainer_resumes_from_its_last_epoch(data, monkeypatch, caplog):

@@ -1,0 +1,131 @@
+"""Promotion on Vertex AI: a pushed model into the Model Registry, and onto an endpoint.
+
+The step runs after the filesystem Pusher and reads its output, so it acts only
+on a model that was blessed and pushed, and uploads exactly the version the
+Pusher wrote to ``<serving_dir>/<version>/``. Every upload is a new version of
+one registry model (its ID is the pipeline's name) and carries the alias
+``serving-<version>``; a version already in the registry is not uploaded again
+(the Pusher reports the same version when the model is already serving). With
+an endpoint named, the version is deployed there and takes all the traffic;
+the endpoint is created on first use.
+"""
+
+# No `from __future__ import annotations`: TFX reads the component's type hints as objects.
+import logging
+from dataclasses import dataclass
+
+from google.api_core import exceptions as google_exceptions
+from google.cloud import aiplatform
+from tfx import v1 as tfx
+
+ALIAS_PREFIX = "serving-"
+PUSHED_KEY = "pushed"
+PUSHED_DESTINATION_KEY = "pushed_destination"
+PUSHED_VERSION_KEY = "pushed_version"
+
+
+@dataclass(frozen=True)
+class RegistryTarget:
+    """Where a model version goes: the component's parameters."""
+
+    project: str
+    region: str
+    model_id: str
+    serving_image: str
+    endpoint: str = ""
+    machine_type: str = "n1-standard-2"
+    service_account: str = ""
+
+    @property
+    def location(self) -> dict:
+        return {"project": self.project, "location": self.region}
+
+
+def _existing_model(name: str, target: RegistryTarget):
+    try:
+        return aiplatform.Model(model_name=name, **target.location)
+    except google_exceptions.NotFound:
+        return None
+
+
+def upload_version(model_dir: str, serving_version: str, target: RegistryTarget):
+    """The registry version of ``serving_version``, uploaded unless already there."""
+    alias = f"{ALIAS_PREFIX}{serving_version}"
+    existing = _existing_model(f"{target.model_id}@{alias}", target)
+    if existing is not None:
+        logging.info("Serving version %s is already in the registry as %s", serving_version, existing.versioned_resource_name)
+        return existing
+    parent = _existing_model(target.model_id, target)
+    model = aiplatform.Model.upload(
+        display_name=target.model_id,
+        # The first upload creates the model under this ID, later ones add versions.
+        model_id=None if parent else target.model_id,
+        parent_model=parent.resource_name if parent else None,
+        is_default_version=True,
+        version_aliases=[alias],
+        version_description=f"serving version {serving_version} from {model_dir}",
+        artifact_uri=model_dir,
+        serving_container_image_uri=target.serving_image,
+        sync=True,
+        **target.location,
+    )
+    logging.info("Uploaded %s as %s", model_dir, model.versioned_resource_name)
+    return model
+
+
+def _endpoint(target: RegistryTarget):
+    """The endpoint with the configured display name, created when there is none."""
+    found = aiplatform.Endpoint.list(filter=f'display_name="{target.endpoint}"', **target.location)
+    if found:
+        return found[0]
+    logging.info("Creating endpoint %s", target.endpoint)
+    return aiplatform.Endpoint.create(display_name=target.endpoint, sync=True, **target.location)
+
+
+def deploy(model, target: RegistryTarget) -> None:
+    """Puts ``model`` on the endpoint with all the traffic, unless it is there already."""
+    endpoint = _endpoint(target)
+    for deployed in endpoint.list_models():
+        if deployed.model == model.resource_name and deployed.model_version_id == model.version_id:
+            logging.info("%s is already deployed to %s", model.versioned_resource_name, endpoint.resource_name)
+            return
+    model.deploy(
+        endpoint=endpoint,
+        deployed_model_display_name=f"{target.model_id}-v{model.version_id}",
+        machine_type=target.machine_type,
+        traffic_percentage=100,
+        service_account=target.service_account or None,
+        sync=True,
+    )
+    logging.info("Deployed %s to %s", model.versioned_resource_name, endpoint.resource_name)
+
+
+@tfx.dsl.components.component
+def ModelRegistryPusher(
+    pushed_model: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.PushedModel],
+    registered_model: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.PushedModel],
+    project: tfx.dsl.components.Parameter[str],
+    region: tfx.dsl.components.Parameter[str],
+    model_id: tfx.dsl.components.Parameter[str],
+    serving_image: tfx.dsl.components.Parameter[str],
+    endpoint: tfx.dsl.components.Parameter[str],
+    machine_type: tfx.dsl.components.Parameter[str],
+    service_account: tfx.dsl.components.Parameter[str],
+):
+    """Uploads the Pusher's version to the Model Registry (and deploys it); nothing
+    when the Pusher did not push."""
+    if not pushed_model.get_int_custom_property(PUSHED_KEY):
+        logging.info("The model was not pushed (not blessed); nothing goes to the registry.")
+        registered_model.set_int_custom_property(PUSHED_KEY, 0)
+        return
+    target = RegistryTarget(project, region, model_id, serving_image, endpoint, machine_type, service_account)
+    model = upload_version(
+        pushed_model.get_string_custom_property(PUSHED_DESTINATION_KEY),
+        pushed_model.get_string_custom_property(PUSHED_VERSION_KEY),
+        target,
+    )
+    if target.endpoint:
+        deploy(model, target)
+    registered_model.set_int_custom_property(PUSHED_KEY, 1)
+    registered_model.set_string_custom_property(PUSHED_DESTINATION_KEY, model.versioned_resource_name)
+    registered_model.set_string_custom_property(PUSHED_VERSION_KEY, model.version_id)
