@@ -44,6 +44,10 @@ class DataConfig:
     # Split by shard file patterns instead, relative to the source directory.
     train_pattern: str = ""
     eval_pattern: str = ""
+    # Records that cannot be used (an image that does not decode, a class out
+    # of range, ...): with 0 any such record stops the run with a list of them;
+    # up to this fraction they are quarantined and the run goes on.
+    max_bad_fraction: float = 0.0
 
 
 @dataclasses.dataclass
@@ -190,6 +194,7 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "data.synthetic_images": (10, None),
     "data.synthetic_shards": (1, None),
     "data.eval_fraction": (0.01, 0.99),
+    "data.max_bad_fraction": (0.0, 1.0),
     "model.image_size": (32, 1024),
     "model.epochs": (1, None),
     "model.batch_size": (1, None),

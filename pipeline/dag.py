@@ -1,7 +1,7 @@
 """The pipeline's DAG: one ``create_pipeline(config)`` that every runner uses.
 
-    ImportExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator
-      -> AnomaliesGate -> Transform -> Trainer -> Evaluator (vs last blessed)
+    ImportExampleGen (screens every record) -> StatisticsGen -> ImportSchemaGen
+      -> ExampleValidator -> AnomaliesGate -> Transform -> Trainer -> Evaluator (vs last blessed)
       -> Pusher (only if blessed) [-> ModelRegistryPusher, on Vertex AI if configured]
 
 The same DAG runs on this machine (``platform="local"``) and on Vertex AI
@@ -27,6 +27,7 @@ import schema
 from components import features, pusher_executor, recipes, signatures
 from components.anomalies_gate import AnomaliesGate
 from components.model_registry import ModelRegistryPusher
+from components.screened_example_gen import ScreenedImportExampleGen
 from pipeline import vertex_specs
 from pipeline.config import Config
 
@@ -158,9 +159,12 @@ def create_pipeline(
     if platform == "vertex":
         vertex_specs.validate(config)
     input_config, output_config = example_gen_configs(config, data)
-    example_gen = tfx.components.ImportExampleGen(
-        input_base=data.base, input_config=input_config, output_config=output_config
-    )
+    example_gen = ScreenedImportExampleGen(
+        input_base=data.base,
+        input_config=input_config,
+        output_config=output_config,
+        max_bad_fraction=config.data.max_bad_fraction,
+    ).with_id("ImportExampleGen")
     schema_file = vertex_specs.CONTAINER_SCHEMA_FILE if platform == "vertex" else str(schema.SCHEMA_FILE)
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
     # With the schema, `class` is counted as a category (exact counts per class).

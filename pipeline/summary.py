@@ -19,6 +19,7 @@ import schema
 from components import features
 from components.anomalies_gate import read_anomalies
 from components.pusher_executor import ALREADY_SERVING_KEY
+from components.screened_example_gen import QUARANTINE_DIR, QUARANTINED_KEY, SCREENED_KEY
 from components.trainer import HISTORY_FILE
 from pipeline import dag
 from pipeline.run_outputs import Artifact, ExecutionArtifacts
@@ -61,6 +62,9 @@ class RunSummary:
     already_serving: bool = False
     model_path: str | None = None
     examples_uri: str | None = None
+    # Records ImportExampleGen screened, and how many it set aside.
+    screened: int | None = None
+    quarantined: int = 0
     failed: str | None = None
 
 
@@ -156,6 +160,8 @@ def summarize(artifacts: dict[str, ExecutionArtifacts], timings, gate) -> RunSum
     examples = first("ImportExampleGen", "examples")
     if examples is not None:
         summary.examples_uri = examples.uri
+        summary.screened = examples.properties.get(SCREENED_KEY)
+        summary.quarantined = int(examples.properties.get(QUARANTINED_KEY) or 0)
     statistics = first("StatisticsGen", "statistics")
     if statistics is not None:
         for split in json.loads(statistics.properties.get("split_names", "[]")):
@@ -198,6 +204,12 @@ def format_summary(summary: RunSummary) -> str:
                 f"  {split:<8}{counts.get('total', 0):>7}"
                 + "".join(f"{counts.get(n, 0):>12}" for n in names)
             )
+    if summary.screened is not None:
+        quarantined = (
+            f", {summary.quarantined} set aside in {os.path.join(summary.examples_uri, QUARANTINE_DIR)}"
+            if summary.quarantined else ", none set aside"
+        )
+        lines.append(f"Records screened: {summary.screened}{quarantined}")
     lines.append("Anomalies")
     lines.extend(f"  {a}" for a in summary.anomalies or ["none"])
     if summary.history:

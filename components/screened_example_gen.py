@@ -1,0 +1,232 @@
+"""ImportExampleGen that screens every record before the pipeline uses it.
+
+TFX's ImportExampleGen copies records as they are; one image that does not
+decode then fails Transform deep inside a Beam job, with no word of which
+shard it came from. This ExampleGen reads each shard itself and checks every
+record: a tf.Example with one ``image`` that TensorFlow decodes (JPEG, PNG,
+grayscale or CMYK, any size), one ``class`` in 0..4, and ``label``, ``size``
+and ``one_hot_class`` of the right shape and agreeing with ``class`` when
+present. Good records go on to the usual train/eval splits.
+
+The policy for bad records (``data.max_bad_fraction``):
+- none at all allowed (the default): the run stops, listing each bad record
+  by shard and index with its reasons;
+- up to that fraction: they are set aside into ``<examples>/quarantine/``
+  (the raw records, and ``reasons-*.jsonl``) and the run goes on; the run's
+  summary shows how many.
+A shard that is truncated or corrupted (bad length or CRC) always stops the
+run: the records after the damage cannot be counted, let alone checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+
+import apache_beam as beam
+import tensorflow as tf
+from google.protobuf import struct_pb2
+from tfx.components.example_gen import base_example_gen_executor
+from tfx.components.example_gen import component as example_gen_component
+from tfx.dsl.components.base import executor_spec
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import proto_utils
+
+from pipeline.data.records import parse_record
+
+QUARANTINE_DIR = "quarantine"
+SCREENED_KEY = "screened_records"
+QUARANTINED_KEY = "quarantined_records"
+_BAD = "bad"
+# How many bad records an error message lists before pointing at the file.
+_LISTED = 20
+
+
+class BadRecordsError(RuntimeError):
+    """Records that cannot be used, beyond what the policy allows."""
+
+
+@dataclass
+class ScreeningReport:
+    """What screening found over all input shards."""
+
+    good: int = 0
+    bad: list[dict] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.good + sum(1 for entry in self.bad if not entry.get("file_damaged"))
+
+    @property
+    def damaged_files(self) -> list[dict]:
+        return [entry for entry in self.bad if entry.get("file_damaged")]
+
+
+def record_problems(serialized: bytes) -> list[str]:
+    """What makes one record unusable for training; empty when it is fine."""
+    parsed = parse_record(serialized, check_image=False)
+    problems = list(parsed["problems"])
+    if parsed["image"] is not None:
+        try:
+            tf.io.decode_image(parsed["image"], channels=3, expand_animations=False)
+        except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
+            problems.append(f"image does not decode: {_plain(error.message)}")
+    return problems
+
+
+def _plain(message: str) -> str:
+    """TensorFlow's error text without its ``{{function_node ...}}`` and ``[Op:...]`` decorations."""
+    message = re.sub(r"\{\{.*?\}\}\s*", "", message.splitlines()[0])
+    return re.sub(r"\s*\[Op:\w+\]", "", message).strip()
+
+
+class ScreenShard(beam.DoFn):
+    """Reads one shard and yields its good records; bad ones go to ``bad``."""
+
+    def process(self, path: str):
+        index = -1
+        try:
+            for index, record in enumerate(tf.data.TFRecordDataset(path).as_numpy_iterator()):
+                problems = record_problems(record)
+                if problems:
+                    yield beam.pvalue.TaggedOutput(
+                        _BAD, {"shard": path, "index": index, "reasons": problems, "record": record}
+                    )
+                else:
+                    yield record
+        except tf.errors.OpError as error:  # DataLossError: truncated or bad CRC
+            yield beam.pvalue.TaggedOutput(
+                _BAD,
+                {
+                    "shard": path,
+                    "index": index + 1,
+                    "reasons": [f"file is truncated or corrupted after record {index}: {_plain(error.message)}"],
+                    "file_damaged": True,
+                },
+            )
+
+
+def _file_tag(split_pattern: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", split_pattern).strip("_") or "all"
+
+
+@beam.ptransform_fn
+@beam.typehints.with_input_types(beam.Pipeline)
+@beam.typehints.with_output_types(bytes)
+def _ScreenRecords(pipeline: beam.Pipeline, exec_properties: dict, split_pattern: str):
+    """The shards matching ``split_pattern`` -> their good serialized records."""
+    input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+    files = sorted(tf.io.gfile.glob(os.path.join(input_base, split_pattern)))
+    if not files:
+        raise BadRecordsError(f"{os.path.join(input_base, split_pattern)}: no files match this pattern")
+    quarantine = os.path.join(exec_properties["_quarantine_dir"], _file_tag(split_pattern))
+    screened = (
+        pipeline
+        | "Shards" >> beam.Create(files)
+        | "Reshuffle" >> beam.Reshuffle()
+        | "Screen" >> beam.ParDo(ScreenShard()).with_outputs(_BAD, main="good")
+    )
+    bad = screened[_BAD]
+    _ = (
+        bad
+        | "Reasons" >> beam.Map(lambda entry: json.dumps({k: v for k, v in entry.items() if k != "record"}))
+        | "WriteReasons" >> beam.io.WriteToText(quarantine + "-reasons", file_name_suffix=".jsonl")
+    )
+    _ = (
+        bad
+        | "BadRecords" >> beam.FlatMap(lambda entry: [entry["record"]] if "record" in entry else [])
+        | "WriteBadRecords" >> beam.io.WriteToTFRecord(quarantine + "-records", file_name_suffix=".tfrecord")
+    )
+    _ = (
+        screened.good
+        | "CountGood" >> beam.combiners.Count.Globally()
+        | "GoodJson" >> beam.Map(lambda count: json.dumps({"good": count}))
+        | "WriteCount" >> beam.io.WriteToText(quarantine + "-good", file_name_suffix=".json")
+    )
+    return screened.good
+
+
+def read_report(quarantine_dir: str) -> ScreeningReport:
+    """Collects what the screening wrote into the quarantine directory."""
+    report = ScreeningReport()
+    for path in tf.io.gfile.glob(os.path.join(quarantine_dir, "*-good*.json")):
+        for line in tf.io.gfile.GFile(path).read().splitlines():
+            report.good += json.loads(line)["good"]
+    for path in sorted(tf.io.gfile.glob(os.path.join(quarantine_dir, "*-reasons*.jsonl"))):
+        report.bad.extend(json.loads(line) for line in tf.io.gfile.GFile(path).read().splitlines() if line)
+    report.bad.sort(key=lambda entry: (entry["shard"], entry["index"]))
+    return report
+
+
+def describe(entries: list[dict], where: str) -> str:
+    lines = [f"{e['shard']} record {e['index']}: {'; '.join(e['reasons'])}" for e in entries[:_LISTED]]
+    if len(entries) > _LISTED:
+        lines.append(f"... and {len(entries) - _LISTED} more, listed in {where}")
+    return "\n  ".join(lines)
+
+
+def enforce_policy(report: ScreeningReport, max_bad_fraction: float, where: str) -> None:
+    """Raises BadRecordsError when the bad records are more than allowed."""
+    if report.damaged_files:
+        raise BadRecordsError("damaged shard files:\n  " + describe(report.damaged_files, where))
+    if not report.bad:
+        return
+    fraction = len(report.bad) / max(1, report.total)
+    if fraction > max_bad_fraction:
+        allowed = (
+            "none are allowed (data.max_bad_fraction = 0)"
+            if max_bad_fraction == 0
+            else f"at most {max_bad_fraction:.1%} are allowed (data.max_bad_fraction)"
+        )
+        raise BadRecordsError(
+            f"{len(report.bad)} of {report.total} records ({fraction:.1%}) cannot be used; {allowed}:\n  "
+            + describe(report.bad, where)
+        )
+
+
+def _max_bad_fraction(exec_properties: dict) -> float:
+    text = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+    if not text:
+        return 0.0
+    custom = example_gen_pb2.CustomConfig()
+    proto_utils.json_to_proto(text, custom)
+    settings = struct_pb2.Struct()
+    custom.custom_config.Unpack(settings)
+    return float(settings["max_bad_fraction"])
+
+
+class Executor(base_example_gen_executor.BaseExampleGenExecutor):
+    """Screens records while importing them, then applies the policy."""
+
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        return _ScreenRecords
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
+        quarantine = os.path.join(examples.uri, QUARANTINE_DIR)
+        super().Do(input_dict, output_dict, {**exec_properties, "_quarantine_dir": quarantine})
+        report = read_report(quarantine)
+        enforce_policy(report, _max_bad_fraction(exec_properties), quarantine)
+        examples.set_int_custom_property(SCREENED_KEY, report.total)
+        examples.set_int_custom_property(QUARANTINED_KEY, len(report.bad))
+
+
+class ScreenedImportExampleGen(example_gen_component.FileBasedExampleGen):
+    """ImportExampleGen for TFRecords of tf.Examples, with record screening."""
+
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+
+    def __init__(self, input_base: str, input_config, output_config=None, max_bad_fraction: float = 0.0):
+        settings = struct_pb2.Struct()
+        settings.update({"max_bad_fraction": max_bad_fraction})
+        custom_config = example_gen_pb2.CustomConfig()
+        custom_config.custom_config.Pack(settings)
+        super().__init__(
+            input_base=input_base,
+            input_config=input_config,
+            output_config=output_config,
+            custom_config=custom_config,
+        )
