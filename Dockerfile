@@ -29,3 +29,9 @@ RUN python -m pip install --no-cache-dir --no-deps .
 # (from /, so that the installed package is what is checked).
 RUN cd / && python -c "import components.trainer, components.model_registry, pipeline.dag" \
     && test -f /pipeline/schema/schema.pbtxt
+
+# Run as an unprivileged user: nothing in the pipeline needs root. (Vertex AI
+# and Dataflow start the image's entrypoint as this user; credentials come
+# from the job's service account through the metadata server, never files.)
+RUN useradd --create-home --uid 1000 --shell /usr/sbin/nologin flowers
+USER flowers
