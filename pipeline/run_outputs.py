@@ -71,10 +71,12 @@ def read_artifacts(
 
     result = {node: ExecutionArtifacts() for node in execution_ids}
     for event in events:
-        key = event.path.steps[0].key if event.path.steps else ""
         side = result[node_by_execution[event.execution_id]]
         by_key = side.inputs if event.type in _INPUT_EVENTS else side.outputs
         artifact = _to_artifact(artifacts[event.artifact_id], type_names)
-        if all(existing.id != artifact.id for existing in by_key.setdefault(key, [])):
-            by_key[key].append(artifact)
+        # One event can name several keys: a model evaluated against itself
+        # is both the Evaluator's `model` and its `baseline_model`.
+        for key in [step.key for step in event.path.steps if step.HasField("key")]:
+            if all(existing.id != artifact.id for existing in by_key.setdefault(key, [])):
+                by_key[key].append(artifact)
     return result

@@ -1,0 +1,285 @@
+"""The ``predict`` and ``models`` commands of ``flowers-tfx``.
+
+    flowers-tfx predict --model DIR IMAGE...          classify image files
+    flowers-tfx models list                           pushed versions, metrics, lineage
+    flowers-tfx models promote VERSION --to DIR       copy a blessed version into production
+    flowers-tfx models rollback --to DIR              restore the version before
+
+The main CLI mounts them with ``add_model_commands(subparsers)`` and runs
+``args.func(args)``, which returns the exit status. TensorFlow and ML Metadata
+are imported only when a command needs them, so ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
+
+PREDICT_EPILOG = """\
+DIR is a model version (the folder holding saved_model.pb) or a serving
+directory of numbered versions, whose highest version is used. Images are
+JPEG, PNG, GIF or BMP files of any size; they go through the model's
+serving_default signature as encoded bytes, exactly as TF Serving's REST API
+receives them ({"instances": [{"image_bytes": {"b64": ...}}]}).
+
+A file that cannot be read or decoded is reported on stderr with its reason;
+the other files are still classified.
+
+exit status: 0 every file classified, 1 some files could not be, 2 no model
+at DIR (or bad arguments).
+
+examples:
+  flowers-tfx predict --model flowers-work/serving rose.jpg tulip.png
+  flowers-tfx predict --model flowers-work/serving/1732200000 photos/*.jpg --top-k 1
+  flowers-tfx predict --model prod photos/*.jpg --json > predictions.json
+"""
+
+MODELS_EPILOG = """\
+A serving directory (run.serving_dir, default <work_dir>/serving) receives
+every blessed model the pipeline pushes. A production directory (--to DIR),
+which TF Serving watches, holds exactly one version: the current one.
+
+examples:
+  flowers-tfx models list --work-dir flowers-work
+  flowers-tfx models promote 1732200000 --to /srv/models/flowers
+  flowers-tfx models rollback --to /srv/models/flowers
+"""
+
+LIST_EPILOG = """\
+For each version: when it was pushed, the Evaluator's accuracy (overall and
+per class) and verdict, the training data (the Examples artifact and the
+files ImportExampleGen read), the pipeline run and the model artifact, all
+from ML Metadata (<work_dir>/metadata.sqlite). Without the store (a serving
+directory copied elsewhere) the versions are listed from their push
+manifests, and the metrics are marked unknown.
+
+examples:
+  flowers-tfx models list --work-dir flowers-work
+  flowers-tfx models list --config my.toml --json
+  flowers-tfx models list --serving-dir /mnt/copy/serving
+"""
+
+PROMOTE_EPILOG = """\
+Only a version the Evaluator blessed is promoted: its push manifest must name
+a blessing folder that says BLESSED, and ML Metadata (when present) must
+agree. The version is copied into a hidden staging folder in DIR, then
+renamed into place; the version it replaces moves to DIR/.previous/, from
+where 'models rollback' restores it. TF Serving watching DIR never sees an
+empty or half-copied version. Every promotion and rollback is appended to
+DIR/promotions.jsonl. An operation cut short (a crash, a kill) is finished
+by the next promote or rollback.
+
+exit status: 0 promoted, 1 refused (not blessed, already current, busy),
+2 bad arguments or paths.
+
+examples:
+  flowers-tfx models promote 1732200000 --to /srv/models/flowers --work-dir flowers-work
+  flowers-tfx models promote 1732200000 --to /srv/models/flowers --serving-dir /data/serving
+"""
+
+ROLLBACK_EPILOG = """\
+Renames the version that the current one replaced (the newest entry of
+DIR/.previous/) back into DIR, then moves the current version to
+DIR/.rolled-back/. Renames only: the restored files are the same bytes as
+before. Rolling back again restores the version before that.
+
+exit status: 0 rolled back, 1 refused (nothing to restore, busy), 2 bad paths.
+
+example:
+  flowers-tfx models rollback --to /srv/models/flowers
+"""
+
+
+def _error(message: str, status: int = EXIT_ERROR) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return status
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _version(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"a version is a number such as 1732200000, got {text!r}")
+    return int(text)
+
+
+def _locations(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The serving directory and the ML Metadata store the configuration names."""
+    from pipeline.cli_config import config_from_args  # here: pipeline.cli imports this module
+
+    config = config_from_args(args)
+    serving_dir = Path(args.serving_dir).expanduser().absolute() if args.serving_dir else config.serving_dir
+    return serving_dir, config.metadata_path
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def command_predict(args: argparse.Namespace) -> int:
+    from pipeline.predict import format_predictions, predict_files  # heavy: TensorFlow
+    from pipeline.pushed_versions import ServingDirError
+
+    try:
+        report = predict_files(Path(args.model_dir), [Path(p) for p in args.images], args.top_k, args.batch_size)
+    except ServingDirError as error:
+        return _error(str(error))
+    if args.json:
+        print(json.dumps([p.to_dict() for p in report.predictions], indent=2))
+    else:
+        print(f"Model: {report.model_dir}")
+        print(format_predictions(report))
+    for failure in report.failures:
+        print(f"error: {failure.file}: {failure.reason}", file=sys.stderr)
+    if report.failures:
+        print(f"{len(report.failures)} of {len(args.images)} file(s) not classified", file=sys.stderr)
+    return EXIT_OK if report.ok else EXIT_REFUSED
+
+
+def command_models_list(args: argparse.Namespace) -> int:
+    from pipeline.served_models import format_served_models, list_served_models
+
+    serving_dir, metadata_path = _locations(args)
+    if not serving_dir.is_dir():
+        return _error(f"{serving_dir}: no such serving directory (set --work-dir, --config or --serving-dir)")
+    models = list_served_models(serving_dir, metadata_path)
+    if args.json:
+        print(json.dumps([m.to_dict() for m in models], indent=2))
+    else:
+        print(format_served_models(models, serving_dir))
+    return EXIT_OK
+
+
+def _report_recovery(target: Path) -> None:
+    from pipeline import promotion
+
+    for sentence in promotion.recover(target):
+        print(f"{target}: {sentence}")
+
+
+def command_models_promote(args: argparse.Namespace) -> int:
+    from pipeline import promotion
+
+    serving_dir, metadata_path = _locations(args)
+    target = Path(args.to).expanduser()
+    try:
+        _report_recovery(target)
+        outcome = promotion.promote(serving_dir, args.version, target, metadata_path)
+    except promotion.PromotionError as error:
+        return _error(str(error), error.exit_code)
+    except OSError as error:  # e.g. no permission on DIR: name the path
+        return _error(f"{error.filename or target}: {error.strerror or error}")
+    print(f"Promoted version {outcome.version} to {outcome.target}")
+    if outcome.replaced is not None:
+        print(f"  version {outcome.replaced} is kept in {outcome.kept_at} ('models rollback' restores it)")
+    return EXIT_OK
+
+
+def command_models_rollback(args: argparse.Namespace) -> int:
+    from pipeline import promotion
+
+    target = Path(args.to).expanduser()
+    try:
+        _report_recovery(target)
+        outcome = promotion.rollback(target)
+    except promotion.PromotionError as error:
+        return _error(str(error), error.exit_code)
+    except OSError as error:  # e.g. no permission on DIR: name the path
+        return _error(f"{error.filename or target}: {error.strerror or error}")
+    print(f"Rolled {outcome.target} back to version {outcome.version}")
+    if outcome.replaced is not None:
+        print(f"  version {outcome.replaced} moved to {outcome.kept_at}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _add_location_options(parser: argparse.ArgumentParser) -> None:
+    from pipeline.cli_config import add_config_options  # here: pipeline.cli imports this module
+
+    parser.add_argument("--work-dir", metavar="DIR", help="the pipeline's work directory (default ./flowers-work)")
+    parser.add_argument(
+        "--serving-dir", metavar="DIR", help="where the pipeline pushed its models (default: run.serving_dir)"
+    )
+    add_config_options(parser)
+
+
+def add_model_commands(subparsers) -> None:
+    """Adds ``predict`` and ``models`` (list, promote, rollback) to the main CLI's subparsers."""
+    raw = argparse.RawDescriptionHelpFormatter
+
+    predict = subparsers.add_parser(
+        "predict",
+        help="classify image files with a pushed model",
+        description="Classify image files with a pushed model, through its serving signature.",
+        epilog=PREDICT_EPILOG,
+        formatter_class=raw,
+    )
+    predict.add_argument(
+        "--model", dest="model_dir", required=True, metavar="DIR",
+        help="a model version folder, or a serving directory (its highest version is used)",
+    )
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files to classify")
+    predict.add_argument(
+        "--top-k", type=_positive_int, default=3, metavar="K", help="classes to show per image (default 3)"
+    )
+    predict.add_argument(
+        "--batch-size", type=_positive_int, default=32, metavar="N", help="images per model call (default 32)"
+    )
+    predict.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    predict.set_defaults(func=command_predict)
+
+    models = subparsers.add_parser(
+        "models",
+        help="list pushed models; promote one into production, or roll back",
+        description="List the models the pipeline pushed; promote a blessed one into a production "
+        "directory, or roll back.",
+        epilog=MODELS_EPILOG,
+        formatter_class=raw,
+    )
+    commands = models.add_subparsers(dest="models_command", metavar="COMMAND", required=True)
+
+    list_ = commands.add_parser(
+        "list",
+        help="every pushed version with its metrics, blessing, training data and run",
+        description="List every version in the serving directory with what ML Metadata knows about it.",
+        epilog=LIST_EPILOG,
+        formatter_class=raw,
+    )
+    _add_location_options(list_)
+    list_.add_argument("--json", action="store_true", help="print JSON instead of text")
+    list_.set_defaults(func=command_models_list)
+
+    promote = commands.add_parser(
+        "promote",
+        help="copy a blessed version into a production directory, atomically",
+        description="Make a blessed, pushed version the one version of a production directory.",
+        epilog=PROMOTE_EPILOG,
+        formatter_class=raw,
+    )
+    promote.add_argument("version", type=_version, metavar="VERSION", help="a version number from 'models list'")
+    promote.add_argument("--to", required=True, metavar="DIR", help="the production directory TF Serving watches")
+    _add_location_options(promote)
+    promote.set_defaults(func=command_models_promote)
+
+    rollback = commands.add_parser(
+        "rollback",
+        help="restore the version the current one replaced",
+        description="Restore the version of a production directory that the current one replaced.",
+        epilog=ROLLBACK_EPILOG,
+        formatter_class=raw,
+    )
+    rollback.add_argument("--to", required=True, metavar="DIR", help="the production directory TF Serving watches")
+    rollback.set_defaults(func=command_models_rollback)

@@ -1,0 +1,407 @@
+"""``models promote`` and ``models rollback``: one production directory, one version.
+
+TF Serving watching a production directory loads the numbered folders in it.
+Promotion keeps exactly one there, always complete:
+
+    DIR/<version>/              the current version (the only numbered folder)
+    DIR/.promoting-<version>-*/ a copy in progress (hidden: TF Serving ignores it)
+    DIR/.previous/<n>-<version>/     the versions it replaced; the highest n is the
+                                     one ``rollback`` restores (a stack)
+    DIR/.rolled-back/<n>-<version>/  the versions ``rollback`` took out
+    DIR/.promotion-journal.json the renames of the operation in progress
+    DIR/promotions.jsonl        append-only log of every promotion and rollback
+    DIR/.promotion.lock         held while an operation runs: one at a time
+
+Promote copies the blessed version into a staging folder first (the slow part,
+which a crash can only leave as a stale staging folder), then writes the
+journal, then renames: staging -> DIR/<version>, old current -> .previous.
+Rollback renames .previous/<top> -> DIR/<version>, then the current one out.
+In between the two renames TF Serving briefly sees two versions, never none.
+Renames only: a version that comes back is the same bytes that left.
+
+If a run stops half-way (a crash, a kill), the journal says what remains to
+do; the next promote or rollback finishes it first, and removes staging
+folders that no journal refers to. The ``.previous`` entries carry a sequence
+number because one version may be promoted (and replaced) more than once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from pipeline import pushed_versions
+
+PREVIOUS_DIR = ".previous"
+ROLLED_BACK_DIR = ".rolled-back"
+# Not the Pusher's ".staging-": recovery must never delete a push in progress.
+STAGING_PREFIX = ".promoting-"
+JOURNAL_FILE = ".promotion-journal.json"
+LOCK_FILE = ".promotion.lock"
+LOG_FILE = "promotions.jsonl"
+
+
+class PromotionError(Exception):
+    """A promotion or rollback that did not happen; ``exit_code`` for the CLI."""
+
+    exit_code = 2
+
+
+class PromotionRefused(PromotionError):
+    """The request is understood but not allowed: unblessed, already current, nothing to restore."""
+
+    exit_code = 1
+
+
+@dataclass
+class Outcome:
+    """What a promote or rollback did, for the message and the log."""
+
+    action: str
+    version: int
+    replaced: int | None
+    target: Path
+    kept_at: Path | None = None  # where the replaced version went
+    recovered: list[str] = field(default_factory=list)  # interrupted work finished first
+
+
+# ----------------------------------------------------------------- file operations
+
+
+def copy_version_files(source: Path, destination: Path) -> None:
+    """Copies a version folder (the one slow step; tests interrupt it)."""
+    shutil.copytree(source, destination, copy_function=shutil.copy2)
+
+
+def move(source: Path, destination: Path) -> None:
+    """One atomic rename of a journaled operation (tests interrupt it)."""
+    os.rename(source, destination)
+
+
+def _fsync_dir(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Flushes every file and folder of a copy, so a rename never publishes data still in the cache."""
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as handle:
+                os.fsync(handle.fileno())
+        _fsync_dir(Path(root))
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.rename(temporary, path)
+    _fsync_dir(path.parent)
+
+
+def _tree_listing(folder: Path) -> dict[str, int]:
+    """``{relative path: size}`` of every file, to check that a copy is whole."""
+    return {
+        str(path.relative_to(folder)): path.stat().st_size for path in folder.rglob("*") if path.is_file()
+    }
+
+
+@contextmanager
+def _locked(target: Path) -> Iterator[None]:
+    """One promote or rollback at a time per production directory."""
+    with open(target / LOCK_FILE, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PromotionRefused(f"{target}: another promote or rollback is running on it; try again later") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+# ------------------------------------------------------------------ directory state
+
+
+def current_version(target: Path) -> int | None:
+    """The version the production directory serves; an error if it holds several
+    (outside an interrupted operation, which recovery finishes first)."""
+    versions = list(pushed_versions.version_dirs(target))
+    if len(versions) > 1 and not (target / JOURNAL_FILE).exists():
+        raise PromotionError(
+            f"{target}: holds {len(versions)} versions ({', '.join(map(str, versions))}); a production "
+            "directory managed by 'models promote' holds exactly one (is it a pipeline's serving directory?)"
+        )
+    return versions[0] if versions else None
+
+
+def _stack(target: Path, folder_name: str) -> list[tuple[int, int, Path]]:
+    """``[(sequence, version, path)]`` in ``DIR/<folder_name>``, oldest first."""
+    folder = target / folder_name
+    entries = []
+    if folder.is_dir():
+        for path in folder.iterdir():
+            sequence, _, version = path.name.partition("-")
+            if sequence.isdigit() and version.isdigit():
+                entries.append((int(sequence), int(version), path))
+    return sorted(entries)
+
+
+def _next_slot(target: Path, folder_name: str, version: int) -> Path:
+    entries = _stack(target, folder_name)
+    sequence = entries[-1][0] + 1 if entries else 1
+    return target / folder_name / f"{sequence:06d}-{version}"
+
+
+def previous_versions(target: Path) -> list[int]:
+    """The versions rollback can restore, the next one first."""
+    return [version for _, version, _ in reversed(_stack(target, PREVIOUS_DIR))]
+
+
+def read_log(target: Path) -> list[dict]:
+    """Every entry of ``promotions.jsonl``, oldest first."""
+    path = target / LOG_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _append_log(target: Path, entry: dict) -> None:
+    with open(target / LOG_FILE, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+# ------------------------------------------------------------------ journaled renames
+
+
+def _apply(target: Path, journal: dict) -> None:
+    """Does the journal's renames that are not done yet, logs it once, drops the journal.
+
+    Each rename is done when its source is gone and its destination exists,
+    so running this again after a crash at any point finishes the work.
+    """
+    for source_name, destination_name in journal["renames"]:
+        source, destination = target / source_name, target / destination_name
+        if destination.exists() and not source.exists():
+            continue
+        if not source.exists():
+            raise PromotionError(
+                f"{target / JOURNAL_FILE}: cannot finish the interrupted {journal['action']}: "
+                f"neither {source} nor {destination} exists; fix the directory by hand, then delete the journal"
+            )
+        if destination.exists():
+            raise PromotionError(
+                f"{target / JOURNAL_FILE}: cannot finish the interrupted {journal['action']}: both {source} "
+                f"and {destination} exist; fix the directory by hand, then delete the journal"
+            )
+        destination.parent.mkdir(exist_ok=True)
+        move(source, destination)
+        _fsync_dir(destination.parent)
+        _fsync_dir(source.parent)
+    if all(entry.get("id") != journal["id"] for entry in read_log(target)):
+        _append_log(target, journal["log"])
+    (target / JOURNAL_FILE).unlink()
+    _fsync_dir(target)
+
+
+def _run_journaled(target: Path, action: str, renames: list[tuple[Path, Path]], log: dict) -> None:
+    operation_id = uuid.uuid4().hex
+    journal = {
+        "id": operation_id,
+        "action": action,
+        "renames": [[str(s.relative_to(target)), str(d.relative_to(target))] for s, d in renames],
+        "log": {"id": operation_id, "action": action, **log},
+    }
+    _write_atomically(target / JOURNAL_FILE, json.dumps(journal, indent=2))
+    _apply(target, journal)
+
+
+def _read_journal(path: Path) -> dict:
+    try:
+        journal = json.loads(path.read_text(encoding="utf-8"))
+        missing = [key for key in ("id", "action", "renames", "log") if key not in journal]
+    except (OSError, ValueError, TypeError) as error:
+        raise PromotionError(f"{path}: unreadable journal ({error}); inspect {path.parent} by hand") from None
+    if missing:
+        raise PromotionError(f"{path}: journal without {', '.join(missing)}; inspect {path.parent} by hand")
+    return journal
+
+
+def _recover_unlocked(target: Path) -> list[str]:
+    done = []
+    journal_path = target / JOURNAL_FILE
+    if journal_path.is_file():
+        journal = _read_journal(journal_path)
+        _apply(target, journal)
+        done.append(f"finished the interrupted {journal['action']} of version {journal['log'].get('version')}")
+    (target / (JOURNAL_FILE + ".tmp")).unlink(missing_ok=True)
+    for staging in sorted(target.glob(STAGING_PREFIX + "*")):
+        shutil.rmtree(staging)
+        done.append(f"removed the unfinished copy {staging}")
+    return done
+
+
+def recover(target: Path) -> list[str]:
+    """Finishes an interrupted promote or rollback in ``target`` and removes
+    stale staging folders; returns what it did, one sentence each.
+
+    promote and rollback do this first themselves; calling it before them
+    lets a caller report it even when the operation is then refused.
+    """
+    target = target.absolute()
+    if not target.is_dir():
+        return []
+    current_version(target)  # not a production directory: touch nothing
+    with _locked(target):
+        return _recover_unlocked(target)
+
+
+# ---------------------------------------------------------------------- blessing
+
+
+def check_blessed(version_dir: Path, metadata_path: Path | None) -> dict:
+    """The version's push manifest, if the version was blessed; else PromotionRefused.
+
+    The Evaluator's blessing folder must say BLESSED and, when ML Metadata is
+    at hand, its blessing artifact must be blessed and be about this model.
+    """
+    try:
+        manifest = pushed_versions.read_manifest(version_dir)
+    except pushed_versions.ServingDirError as error:
+        raise PromotionRefused(f"{error}; cannot tell whether it was blessed") from None
+    if manifest is None:
+        raise PromotionRefused(
+            f"{version_dir}: no push manifest ({pushed_versions.MANIFEST_PATH}); "
+            "only versions pushed by the pipeline, with their blessing, can be promoted"
+        )
+    blessing_uri = manifest.get("blessing_uri")
+    if not blessing_uri:
+        raise PromotionRefused(f"{version_dir / pushed_versions.MANIFEST_PATH}: names no blessing (blessing_uri)")
+    verdict = pushed_versions.blessing_on_disk(blessing_uri)
+    if verdict is None:
+        raise PromotionRefused(
+            f"{blessing_uri}: the blessing of version {version_dir.name} is missing "
+            f"(no {pushed_versions.BLESSED_FILE} file); it cannot be checked"
+        )
+    if verdict is False:
+        raise PromotionRefused(f"{blessing_uri}: the Evaluator did not bless version {version_dir.name} (NOT_BLESSED)")
+    if metadata_path is not None and metadata_path.is_file():
+        from pipeline.model_lineage import LineageReader  # ML Metadata, only when there is a store
+
+        blessing = LineageReader.open(metadata_path).blessing(blessing_uri)
+        if blessing is not None and not blessing.blessed:
+            raise PromotionRefused(f"{metadata_path}: ML Metadata records {blessing_uri} as not blessed")
+        model_id = manifest.get("model_artifact_id")
+        if blessing is not None and blessing.model_artifact_id not in (None, model_id):
+            raise PromotionRefused(
+                f"{blessing_uri}: this blessing is for model artifact {blessing.model_artifact_id}, "
+                f"but version {version_dir.name} holds model artifact {model_id}"
+            )
+    return manifest
+
+
+# ------------------------------------------------------------------ the operations
+
+
+def _copy_into_staging(source: Path, staging: Path) -> None:
+    """A complete, flushed copy of ``source`` at ``staging``; on any failure
+    (an interrupt included) the partial copy is removed."""
+    try:
+        copy_version_files(source, staging)
+        if _tree_listing(staging) != _tree_listing(source):
+            raise OSError(f"the copy in {staging} differs from {source}")
+        _fsync_tree(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _prepare_target(target: Path, create: bool) -> None:
+    if target.exists() and not target.is_dir():
+        raise PromotionError(f"{target}: not a directory")
+    if not target.exists():
+        if not create:
+            raise PromotionError(f"{target}: no such directory")
+        if not target.parent.is_dir():
+            raise PromotionError(f"{target}: its parent folder {target.parent} does not exist")
+        target.mkdir()
+
+
+def promote(source_dir: Path, version: int, target: Path, metadata_path: Path | None = None) -> Outcome:
+    """Makes ``source_dir/version`` (a blessed, pushed version) the one version in ``target``."""
+    source_dir, target = source_dir.absolute(), target.absolute()
+    if target == source_dir:
+        raise PromotionError(f"{target}: is the serving directory the version comes from; promote to another one")
+    source = pushed_versions.version_dirs(source_dir).get(version)
+    if source is None:
+        available = ", ".join(map(str, pushed_versions.version_dirs(source_dir))) or "none"
+        raise PromotionError(f"{source_dir}: has no version {version} (versions: {available})")
+    if not pushed_versions.is_saved_model(source):
+        raise PromotionError(f"{source}: not a SavedModel (no {pushed_versions.SAVED_MODEL_FILE})")
+    manifest = check_blessed(source, metadata_path)
+    _prepare_target(target, create=True)
+    current_version(target)  # not a production directory: touch nothing
+    with _locked(target):
+        recovered = _recover_unlocked(target)
+        current = current_version(target)
+        if current == version:
+            raise PromotionRefused(f"{target}: version {version} is already the current version")
+        staging = target / f"{STAGING_PREFIX}{version}-{uuid.uuid4().hex[:8]}"
+        try:
+            _copy_into_staging(source, staging)
+        except OSError as error:
+            raise PromotionError(f"copying {source} into {target} failed ({error}); {target} is unchanged") from None
+        renames = [(staging, target / str(version))]
+        kept_at = None
+        if current is not None:
+            kept_at = _next_slot(target, PREVIOUS_DIR, current)
+            renames.append((target / str(current), kept_at))
+        log = {
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "version": version,
+            "replaced": current,
+            "source": str(source),
+            "model_uri": manifest.get("model_uri"),
+        }
+        _run_journaled(target, "promote", renames, log)
+    return Outcome("promote", version, current, target, kept_at, recovered)
+
+
+def rollback(target: Path) -> Outcome:
+    """Brings back the version the current one replaced (the top of ``.previous``)."""
+    target = target.absolute()
+    _prepare_target(target, create=False)
+    current_version(target)  # not a production directory: touch nothing
+    with _locked(target):
+        recovered = _recover_unlocked(target)
+        current = current_version(target)
+        stack = _stack(target, PREVIOUS_DIR)
+        if not stack:
+            raise PromotionRefused(f"{target}: no earlier version to roll back to ({PREVIOUS_DIR} is empty)")
+        _, restored, restored_from = stack[-1]
+        if restored == current:
+            raise PromotionError(f"{restored_from}: is the same version as the current one; inspect {target} by hand")
+        renames = [(restored_from, target / str(restored))]
+        kept_at = None
+        if current is not None:
+            kept_at = _next_slot(target, ROLLED_BACK_DIR, current)
+            renames.append((target / str(current), kept_at))
+        log = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "version": restored, "replaced": current}
+        _run_journaled(target, "rollback", renames, log)
+    return Outcome("rollback", restored, current, target, kept_at, recovered)

@@ -1,0 +1,145 @@
+"""``models list``: every pushed version, with how good it is and where it came from.
+
+The push manifest of each version names its model artifact; ML Metadata then
+gives the Evaluator's metrics and verdict, the training data and the pipeline
+run (``pipeline/model_lineage.py``). Versions are listed even when the
+metadata store is missing (a serving directory copied elsewhere, say); what
+cannot be known is then said, not guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from pipeline import pushed_versions
+from pipeline.model_lineage import LineageReader, LineageUnavailable, ModelLineage
+
+
+@dataclass
+class Metrics:
+    """The Evaluator's figures on the eval split."""
+
+    accuracy: float
+    example_count: int
+    per_class_accuracy: dict[str, float | None]
+    # Why the gate refused the model (empty when blessed).
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ServedModel:
+    """One version of a serving directory and what is known about it."""
+
+    version: int
+    path: str
+    pushed_at: str | None = None
+    model_uri: str | None = None
+    blessed: bool | None = None
+    metrics: Metrics | None = None
+    lineage: ModelLineage | None = None
+    # What could not be found out, and why.
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def read_metrics(lineage: ModelLineage) -> Metrics:
+    """Accuracy, example count and per-class accuracy from the TFMA result."""
+    from pipeline import summary  # heavy: TensorFlow Model Analysis
+    from pipeline.config import GateConfig
+    from pipeline.run_outputs import Artifact
+
+    blessing = Artifact(id=0, uri=lineage.blessing_uri or "", type_name="ModelBlessing",
+                        properties={"blessed": int(bool(lineage.blessed))})
+    evaluation = summary.read_evaluation(lineage.evaluation_uri, blessing, lineage.has_baseline, GateConfig())
+    return Metrics(
+        accuracy=evaluation.accuracy,
+        example_count=evaluation.example_count,
+        per_class_accuracy=evaluation.per_class_accuracy,
+        failures=[] if evaluation.blessed else evaluation.reasons,
+    )
+
+
+def describe_version(version: int, folder: Path, reader: LineageReader | None, no_lineage_reason: str) -> ServedModel:
+    """Everything the manifest and ML Metadata say about one version."""
+    served = ServedModel(version=version, path=str(folder))
+    try:
+        manifest = pushed_versions.read_manifest(folder)
+    except pushed_versions.ServingDirError as error:
+        served.notes.append(str(error))
+        return served
+    if manifest is None:
+        served.notes.append(f"no push manifest ({pushed_versions.MANIFEST_PATH}): its origin is unknown")
+        return served
+    served.pushed_at = manifest.get("pushed_at")
+    served.model_uri = manifest.get("model_uri")
+    served.blessed = pushed_versions.blessing_on_disk(manifest.get("blessing_uri"))
+    if reader is None:
+        served.notes.append(f"metrics unknown: {no_lineage_reason}")
+        return served
+    served.lineage = reader.lineage(served.model_uri, manifest.get("model_artifact_id"), manifest.get("blessing_uri"))
+    if served.lineage is None:
+        served.notes.append(f"metrics unknown: model {served.model_uri} is not in ML Metadata")
+        return served
+    if served.lineage.blessed is not None:
+        served.blessed = served.lineage.blessed
+    if served.lineage.evaluation_uri is None:
+        served.notes.append("metrics unknown: ML Metadata has no evaluation of this model")
+        return served
+    try:
+        served.metrics = read_metrics(served.lineage)
+    except Exception as error:  # noqa: BLE001 - TFMA's errors vary; one version must not hide the others
+        served.notes.append(f"metrics unreadable from {served.lineage.evaluation_uri}: {error}")
+    return served
+
+
+def list_served_models(serving_dir: Path, metadata_path: Path) -> list[ServedModel]:
+    """Every numbered version in ``serving_dir``, oldest first."""
+    reader, no_lineage_reason = None, ""
+    try:
+        reader = LineageReader.open(metadata_path)
+    except LineageUnavailable as error:
+        no_lineage_reason = str(error)
+    return [
+        describe_version(version, folder, reader, no_lineage_reason)
+        for version, folder in pushed_versions.version_dirs(serving_dir).items()
+    ]
+
+
+def _verdict(blessed: bool | None) -> str:
+    return {True: "BLESSED", False: "NOT BLESSED", None: "blessing unknown"}[blessed]
+
+
+def format_served_models(models: list[ServedModel], serving_dir: Path) -> str:
+    """One block per version, for the terminal."""
+    if not models:
+        return f"No pushed versions in {serving_dir}"
+    lines = [f"{len(models)} version(s) in {serving_dir}"]
+    for served in models:
+        lines.append("")
+        pushed = served.pushed_at or "at an unknown time"
+        lines.append(f"version {served.version}  pushed {pushed}  {_verdict(served.blessed)}")
+        if served.metrics:
+            metrics = served.metrics
+            lines.append(f"  accuracy  {metrics.accuracy:.3f} on {metrics.example_count} eval examples")
+            per_class = ", ".join(
+                f"{name} {value:.2f}" if value is not None else f"{name} -"
+                for name, value in metrics.per_class_accuracy.items()
+            )
+            lines.append(f"  per class {per_class}")
+            lines.extend(f"  refused:  {reason}" for reason in metrics.failures)
+        lineage = served.lineage
+        if lineage and lineage.training_data:
+            data = lineage.training_data
+            patterns = ", ".join(f"{split}: {pattern}" for split, pattern in data.patterns.items())
+            source = f"{data.input_base} ({patterns})" if data.input_base else "unknown source"
+            lines.append(f"  data      {source}")
+            lines.append(f"  examples  {data.examples_uri}")
+        if lineage:
+            lines.append(f"  run       {lineage.pipeline_run or 'unknown'}")
+        if served.model_uri:
+            lines.append(f"  model     {served.model_uri}")
+        lines.extend(f"  note:     {note}" for note in served.notes)
+    return "\n".join(lines)
