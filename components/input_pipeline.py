@@ -59,6 +59,14 @@ def first_images(files: list[str], count: int) -> list[bytes]:
     return [tf.io.parse_single_example(record, spec)[features.IMAGE].numpy()[0] for record in dataset]
 
 
+def pixel_statistics(files: list[str], tf_transform_output: tft.TFTransformOutput) -> tuple:
+    """The (mean, std) per channel that the transform graph standardizes with,
+    read off its outputs for one record."""
+    record = next(iter(tf.data.TFRecordDataset(files[:1], compression_type="GZIP").batch(1)))
+    transformed = tf_transform_output.transform_features_layer()(tf.io.parse_example(record, _RAW_SPEC))
+    return transformed[features.IMAGE_MEAN][0].numpy(), transformed[features.IMAGE_STD][0].numpy()
+
+
 def make_dataset(
     files: list[str],
     tf_transform_output: tft.TFTransformOutput,

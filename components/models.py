@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import tf_keras as keras
 from tf_keras import layers
 
@@ -103,6 +104,20 @@ def squeezenet(image_size: int, num_classes: int, dropout: float = 0.0, weights:
     return keras.Model(inputs, _softmax(num_classes)(x), name="squeezenet")
 
 
+def imagenet_inputs(pixel_stats: tuple | None):
+    """A layer that turns standardized images back into what the ImageNet
+    networks were trained on: pixels scaled to [-1, 1].
+
+    ``pixel_stats`` is the (mean, std) per channel that Transform standardized
+    with (pixel values in [0, 1]); 2 * (x * std + mean) - 1 undoes it exactly.
+    Without them the layer only rescales by one half, close for photos.
+    """
+    if pixel_stats is None:
+        return layers.Rescaling(0.5, name="imagenet_inputs")
+    mean, std = (np.asarray(values, dtype="float32") for values in pixel_stats)
+    return layers.Rescaling(scale=2 * std, offset=2 * mean - 1, name="imagenet_inputs")
+
+
 def pretrained_base(application, image_size: int, weights: str, title: str) -> keras.Model:
     """An ImageNet network without its classification head.
 
@@ -125,24 +140,28 @@ def pretrained_base(application, image_size: int, weights: str, title: str) -> k
     return base
 
 
-def mobilenetv2(image_size: int, num_classes: int, dropout: float = 0.2, weights: str = "imagenet") -> keras.Model:
+def mobilenetv2(
+    image_size: int, num_classes: int, dropout: float = 0.2, weights: str = "imagenet", pixel_stats=None
+) -> keras.Model:
     """Transfer learning: a frozen ImageNet MobileNetV2 and a new softmax head.
     The Trainer may unfreeze the base for a second, fine-tuning phase."""
     base = pretrained_base(keras.applications.MobileNetV2, image_size, weights, "MobileNetV2")
     base.trainable = False
     inputs = keras.Input(shape=(image_size, image_size, 3))
-    x = base(inputs, training=False)  # keep batch norm in inference mode, also when unfrozen
+    x = base(imagenet_inputs(pixel_stats)(inputs), training=False)  # keep batch norm in inference mode, also when unfrozen
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(dropout)(x)
     return keras.Model(inputs, _softmax(num_classes)(x), name="mobilenetv2")
 
 
-def xception(image_size: int, num_classes: int, dropout: float = 0.0, weights: str = "imagenet") -> keras.Model:
+def xception(
+    image_size: int, num_classes: int, dropout: float = 0.0, weights: str = "imagenet", pixel_stats=None
+) -> keras.Model:
     """Fine-tuning: an ImageNet Xception with every weight trainable."""
     base = pretrained_base(keras.applications.Xception, image_size, weights, "Xception")
     base.trainable = True
     inputs = keras.Input(shape=(image_size, image_size, 3))
-    x = layers.GlobalAveragePooling2D()(base(inputs))
+    x = layers.GlobalAveragePooling2D()(base(imagenet_inputs(pixel_stats)(inputs)))
     x = layers.Dropout(dropout)(x)
     return keras.Model(inputs, _softmax(num_classes)(x), name="xception")
 
@@ -156,9 +175,17 @@ BUILDERS = {
 }
 
 
+PRETRAINED = ("mobilenetv2", "xception")
+
+
 def build_model(
-    name: str, image_size: int, num_classes: int, dropout: float = 0.0, weights: str = "imagenet"
+    name: str, image_size: int, num_classes: int, dropout: float = 0.0, weights: str = "imagenet",
+    pixel_stats: tuple | None = None,
 ) -> keras.Model:
+    """``pixel_stats``: the Transform's (mean, std) per channel, for the
+    pretrained models' input layer (see :func:`imagenet_inputs`)."""
     if name not in BUILDERS:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(BUILDERS)}")
+    if name in PRETRAINED:
+        return BUILDERS[name](image_size, num_classes, dropout=dropout, weights=weights, pixel_stats=pixel_stats)
     return BUILDERS[name](image_size, num_classes, dropout=dropout, weights=weights)

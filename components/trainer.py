@@ -160,6 +160,7 @@ def run_fn(fn_args) -> None:
         model = models.build_model(
             settings["name"], int(settings["image_size"]), len(labels),
             dropout=settings["dropout"], weights=settings["weights"],
+            pixel_stats=input_pipeline.pixel_statistics(train_files, tf_transform_output),
         )
         compile_model(model, settings, schedule(0), len(labels))
     fine_tune_epochs = int(settings["fine_tune_epochs"])

@@ -210,3 +210,10 @@ def test_augmentation_flips_and_changes_saturation_on_pixel_values():
             grey(result), grey(original)[:, ::-1], atol=0.02
         )
     assert not np.allclose(back, pixels, atol=1e-3)
+
+
+def test_pretrained_models_see_pixels_in_minus_one_to_one():
+    mean, std = np.array([0.4, 0.5, 0.3], "float32"), np.array([0.2, 0.25, 0.3], "float32")
+    pixels = np.random.default_rng(2).uniform(0, 1, size=(2, 4, 4, 3)).astype("float32")
+    layer = models.imagenet_inputs((mean, std))
+    np.testing.assert_allclose(layer((pixels - mean) / std), 2 * pixels - 1, atol=1e-5)
