@@ -24,9 +24,9 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
 warnings.filterwarnings("ignore", message="You are using a non-supported Python version", category=FutureWarning)
 
-from pipeline.cli_config import add_config_options, config_from_args  # noqa: E402
+from pipeline.cli_config import EXIT_ERROR, add_config_options, config_from_args  # noqa: E402
 from pipeline.config import ConfigError, to_toml, valid_keys  # noqa: E402
-from pipeline.data.cli import EXIT_ERROR, add_data_commands  # noqa: E402
+from pipeline.data.cli import add_data_commands  # noqa: E402
 from pipeline.models_cli import add_model_commands  # noqa: E402
 from pipeline.vertex_cli import add_vertex_commands  # noqa: E402
 

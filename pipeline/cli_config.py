@@ -1,4 +1,5 @@
-"""The configuration options every ``flowers-tfx`` command shares.
+"""What every ``flowers-tfx`` command shares: exit statuses, the error line,
+argument types, and the configuration options.
 
 ``--config FILE`` and ``--set KEY=VALUE`` (plus a command's own shortcuts such
 as ``--data`` or ``--epochs``) build the run's configuration in layers; see
@@ -8,8 +9,31 @@ as ``--data`` or ``--epochs``) build the run's configuration in layers; see
 from __future__ import annotations
 
 import argparse
+import sys
 
 from pipeline.config import Config, load_config, parse_assignment
+
+# Exit statuses: done, done but with problems (files skipped, a refusal), or
+# bad arguments, configuration or data.
+EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2
+
+
+def print_error(message: str, status: int = EXIT_ERROR) -> int:
+    """Prints ``error: message`` to stderr (no traceback) and returns ``status``."""
+    print(f"error: {message}", file=sys.stderr)
+    return status
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
 
 # Shortcut options of some commands, and the key each one sets.
 SHORTCUTS = {

@@ -17,7 +17,8 @@ import json
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
+from pipeline.cli_config import EXIT_ERROR, EXIT_OK, add_config_options, config_from_args, positive_int, print_error
+from pipeline.cli_config import EXIT_PROBLEMS as EXIT_REFUSED
 
 PREDICT_EPILOG = """\
 DIR is a model version (the folder holding saved_model.pb) or a serving
@@ -94,21 +95,6 @@ example:
 """
 
 
-def _error(message: str, status: int = EXIT_ERROR) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return status
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _version(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"a version is a number such as 1732200000, got {text!r}")
@@ -117,7 +103,6 @@ def _version(text: str) -> int:
 
 def _locations(args: argparse.Namespace) -> tuple[Path, Path]:
     """The serving directory and the ML Metadata store the configuration names."""
-    from pipeline.cli_config import config_from_args  # here: pipeline.cli imports this module
 
     config = config_from_args(args)
     serving_dir = Path(args.serving_dir).expanduser().absolute() if args.serving_dir else config.serving_dir
@@ -134,7 +119,7 @@ def command_predict(args: argparse.Namespace) -> int:
     try:
         report = predict_files(Path(args.model_dir), [Path(p) for p in args.images], args.top_k, args.batch_size)
     except ServingDirError as error:
-        return _error(str(error))
+        return print_error(str(error))
     if args.json:
         print(json.dumps([p.to_dict() for p in report.predictions], indent=2))
     else:
@@ -152,7 +137,7 @@ def command_models_list(args: argparse.Namespace) -> int:
 
     serving_dir, metadata_path = _locations(args)
     if not serving_dir.is_dir():
-        return _error(f"{serving_dir}: no such serving directory (set --work-dir, --config or --serving-dir)")
+        return print_error(f"{serving_dir}: no such serving directory (set --work-dir, --config or --serving-dir)")
     models = list_served_models(serving_dir, metadata_path)
     if args.json:
         print(json.dumps([m.to_dict() for m in models], indent=2))
@@ -177,9 +162,9 @@ def command_models_promote(args: argparse.Namespace) -> int:
         _report_recovery(target)
         outcome = promotion.promote(serving_dir, args.version, target, metadata_path)
     except promotion.PromotionError as error:
-        return _error(str(error), error.exit_code)
+        return print_error(str(error), error.exit_code)
     except OSError as error:  # e.g. no permission on DIR: name the path
-        return _error(f"{error.filename or target}: {error.strerror or error}")
+        return print_error(f"{error.filename or target}: {error.strerror or error}")
     print(f"Promoted version {outcome.version} to {outcome.target}")
     if outcome.replaced is not None:
         print(f"  version {outcome.replaced} is kept in {outcome.kept_at} ('models rollback' restores it)")
@@ -194,9 +179,9 @@ def command_models_rollback(args: argparse.Namespace) -> int:
         _report_recovery(target)
         outcome = promotion.rollback(target)
     except promotion.PromotionError as error:
-        return _error(str(error), error.exit_code)
+        return print_error(str(error), error.exit_code)
     except OSError as error:  # e.g. no permission on DIR: name the path
-        return _error(f"{error.filename or target}: {error.strerror or error}")
+        return print_error(f"{error.filename or target}: {error.strerror or error}")
     print(f"Rolled {outcome.target} back to version {outcome.version}")
     if outcome.replaced is not None:
         print(f"  version {outcome.replaced} moved to {outcome.kept_at}")
@@ -207,7 +192,6 @@ def command_models_rollback(args: argparse.Namespace) -> int:
 
 
 def _add_location_options(parser: argparse.ArgumentParser) -> None:
-    from pipeline.cli_config import add_config_options  # here: pipeline.cli imports this module
 
     parser.add_argument("--work-dir", metavar="DIR", help="the pipeline's work directory (default ./flowers-work)")
     parser.add_argument(
@@ -233,10 +217,10 @@ def add_model_commands(subparsers) -> None:
     )
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files to classify")
     predict.add_argument(
-        "--top-k", type=_positive_int, default=3, metavar="K", help="classes to show per image (default 3)"
+        "--top-k", type=positive_int, default=3, metavar="K", help="classes to show per image (default 3)"
     )
     predict.add_argument(
-        "--batch-size", type=_positive_int, default=32, metavar="N", help="images per model call (default 32)"
+        "--batch-size", type=positive_int, default=32, metavar="N", help="images per model call (default 32)"
     )
     predict.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     predict.set_defaults(func=command_predict)

@@ -17,8 +17,7 @@ import tempfile
 from pathlib import Path
 
 from pipeline import vertex_specs
-from pipeline.cli_config import add_config_options, config_from_args
-from pipeline.data.cli import EXIT_ERROR
+from pipeline.cli_config import EXIT_ERROR, add_config_options, config_from_args
 from pipeline.vertex_specs import check_spec_path
 
 EXIT_CLOUD_FAILED = 1

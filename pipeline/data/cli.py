@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # google-api-core (pulled in by Beam) warns about Python 3.10 on every import: noise for users.
 warnings.filterwarnings("ignore", message="You are using a non-supported Python version", category=FutureWarning)
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2
+from pipeline.cli_config import EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS, positive_int, print_error  # noqa: E402
 
 DATA_EPILOG = """\
 examples:
@@ -80,21 +80,6 @@ examples:
 """
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _error(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return EXIT_ERROR
-
-
 def _run_reporting_errors(command, args: argparse.Namespace) -> int:
     """Run a command; turn expected failures (bad data, unreadable paths) into ``error: ...``."""
     import tensorflow as tf
@@ -104,9 +89,9 @@ def _run_reporting_errors(command, args: argparse.Namespace) -> int:
     try:
         return command(args)
     except (DataError, ValueError, OSError) as error:
-        return _error(str(error))
+        return print_error(str(error))
     except tf.errors.OpError as error:
-        return _error(error.message)
+        return print_error(error.message)
 
 
 # --------------------------------------------------------------------------- commands
@@ -124,7 +109,7 @@ def _convert(args: argparse.Namespace) -> int:
     from pipeline.data.convert import convert_folder
 
     if args.beam_args and not args.beam_args[0].startswith("-"):
-        return _error(
+        return print_error(
             f"unexpected argument {args.beam_args[0]!r}; Apache Beam options go after -- "
             "and look like --runner=DataflowRunner"
         )
@@ -171,10 +156,10 @@ def add_data_commands(subparsers) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     synth.add_argument("--out", required=True, metavar="DIR", help="folder to write the shards into")
-    synth.add_argument("--images", required=True, type=_positive_int, metavar="N", help="number of pictures")
-    synth.add_argument("--shards", required=True, type=_positive_int, metavar="K", help="number of shard files")
+    synth.add_argument("--images", required=True, type=positive_int, metavar="N", help="number of pictures")
+    synth.add_argument("--shards", required=True, type=positive_int, metavar="K", help="number of shard files")
     synth.add_argument("--seed", required=True, type=int, metavar="S", help="random seed; same seed, same bytes")
-    synth.add_argument("--size", type=_positive_int, default=192, help="picture width and height (default 192)")
+    synth.add_argument("--size", type=positive_int, default=192, help="picture width and height (default 192)")
     synth.set_defaults(func=functools.partial(_run_reporting_errors, _synth))
 
     convert = commands.add_parser(
@@ -186,8 +171,8 @@ def add_data_commands(subparsers) -> argparse.ArgumentParser:
     )
     convert.add_argument("--from", dest="source_dir", required=True, metavar="SOURCE", help="folder of class folders")
     convert.add_argument("--out", required=True, metavar="OUT", help="folder for the shards (must hold none yet)")
-    convert.add_argument("--size", type=_positive_int, default=192, help="output width and height (default 192)")
-    convert.add_argument("--shards", type=_positive_int, default=16, help="number of shard files (default 16)")
+    convert.add_argument("--size", type=positive_int, default=192, help="output width and height (default 192)")
+    convert.add_argument("--shards", type=positive_int, default=16, help="number of shard files (default 16)")
     shape = convert.add_mutually_exclusive_group()
     shape.add_argument("--crop", action="store_true", help="centre-crop to a square (default)")
     shape.add_argument("--pad", action="store_true", help="keep the whole photo, pad to a square with black")
