@@ -198,3 +198,36 @@ def test_a_second_run_on_a_busy_work_dir_stops_at_once(tmp_path):
     assert result.returncode == 2
     assert f"error: {tmp_path} is in use by another run (pid " in result.stderr
     assert not (tmp_path / "metadata.sqlite").exists()
+
+
+def test_a_run_killed_in_the_trainer_resumes_where_it_stopped(shards, tmp_path):
+    import signal
+
+    work_dir = tmp_path / "killed"
+    args = run_args(shards, work_dir)
+    args[args.index("model.epochs=1")] = "model.epochs=3"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if "Epoch 2/3" in line:
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    assert any("Epoch 2/3" in line for line in seen), "".join(seen)
+
+    overrides = dict(setting.split("=") for setting in SETTINGS)
+    overrides.update({"data.source": f"{shards}/*.tfrec", "run.work_dir": str(work_dir), "model.epochs": 3})
+    out = io.StringIO()
+    result = run_local(load_config(overrides=overrides, environ={}), out)
+    text = out.getvalue()
+    assert result.succeeded, text
+    for component in ("ImportExampleGen", "StatisticsGen", "Transform"):
+        assert f"{component:<32} from cache" in text
+    epochs = [line.strip().split(":")[0] for line in text.splitlines() if line.strip().startswith("Epoch ")]
+    assert epochs == ["Epoch 3/3"], text  # resumed after the two finished epochs
+    assert len(pushed_versions(work_dir)) == 1
+    trainer_runs = executions_per_component(work_dir)["Trainer"]
+    assert len(trainer_runs) == 2 and trainer_runs[1].last_known_state == metadata_store_pb2.Execution.COMPLETE
