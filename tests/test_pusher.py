@@ -90,3 +90,12 @@ def test_an_interrupted_push_leaves_no_version(tmp_path, monkeypatch):
     assert copied and os.path.basename(copied[0]).startswith(pusher_executor.STAGING_PREFIX)
     assert pusher_executor.serving_versions(str(serving)) == []
     assert os.listdir(serving) == []  # the staging directory is gone too
+
+
+def test_a_candidate_failing_the_gate_leaves_the_serving_directory_untouched(tmp_path):
+    serving = tmp_path / "serving"
+    push(tmp_path, make_model(tmp_path, "blessed"), make_blessing(tmp_path, True), serving)
+    before = {p: p.read_bytes() for p in serving.rglob("*") if p.is_file()}
+    pushed = push(tmp_path, make_model(tmp_path, "worse"), make_blessing(tmp_path, False), serving)
+    assert pushed.get_int_custom_property("pushed") == 0
+    assert {p: p.read_bytes() for p in serving.rglob("*") if p.is_file()} == before
