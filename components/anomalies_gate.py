@@ -9,8 +9,9 @@ the feature and what is wrong.
 
 import os
 
-from tfx import v1 as tfx
-from tfx.types import artifact_utils
+from tfx.dsl.component.experimental.annotations import InputArtifact
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
@@ -37,8 +38,8 @@ def read_anomalies(anomalies_uri: str, split_names: str) -> "list[str]":
     return problems
 
 
-@tfx.dsl.components.component
-def AnomaliesGate(anomalies: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies]):
+@component
+def AnomaliesGate(anomalies: InputArtifact[standard_artifacts.ExampleAnomalies]):
     """Fails when any split has an anomaly; does nothing otherwise."""
     problems = read_anomalies(anomalies.uri, anomalies.split_names)
     if problems:

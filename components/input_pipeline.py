@@ -3,11 +3,13 @@
 Transform does not materialize preprocessed images, so the Trainer reads the
 raw examples that ExampleGen wrote (GZIP TFRecords of tf.Examples), parses
 only the features the model needs, and applies the transform graph in a
-parallel, prefetched map. Shapes are static (fixed image size and
-``drop_remainder``) so the same pipeline feeds a TPU.
+parallel, prefetched map, and keeps the results in memory when they fit. Shapes are
+static (fixed image size and ``drop_remainder``) so the same pipeline feeds a TPU.
 """
 
 from __future__ import annotations
+
+import math
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -18,6 +20,9 @@ _RAW_SPEC = {
     features.IMAGE: tf.io.FixedLenFeature([1], tf.string),
     features.LABEL: tf.io.FixedLenFeature([1], tf.int64),
 }
+# Transformed examples are kept in memory when they take at most this much
+# (the default data set at 64x64: about 50 MB; 3,000 photos at 192x192: 1.3 GB).
+CACHE_BUDGET_BYTES = 512 * 1024 * 1024
 
 
 def list_files(file_patterns: list[str]) -> list[str]:
@@ -67,6 +72,18 @@ def pixel_statistics(files: list[str], tf_transform_output: tft.TFTransformOutpu
     return transformed[features.IMAGE_MEAN][0].numpy(), transformed[features.IMAGE_STD][0].numpy()
 
 
+def example_bytes(tf_transform_output: tft.TFTransformOutput) -> int:
+    """Memory one transformed example takes (image, label and channel statistics)."""
+    spec = tf_transform_output.transformed_feature_spec()
+    keys = (features.IMAGE, features.LABEL, features.IMAGE_MEAN, features.IMAGE_STD)
+    return sum(math.prod(spec[key].shape) * spec[key].dtype.size for key in keys)
+
+
+def fits_in_memory(examples: int, tf_transform_output: tft.TFTransformOutput, budget_bytes: int) -> bool:
+    """Whether ``examples`` transformed examples take at most ``budget_bytes``."""
+    return examples * example_bytes(tf_transform_output) <= budget_bytes
+
+
 def make_dataset(
     files: list[str],
     tf_transform_output: tft.TFTransformOutput,
@@ -74,16 +91,30 @@ def make_dataset(
     training: bool,
     seed: int = 42,
     augment_images: bool = True,
+    examples: int | None = None,
+    cache_budget_bytes: int = CACHE_BUDGET_BYTES,
 ) -> tf.data.Dataset:
     """Batches of (standardized images, integer labels).
 
     Training data is shuffled, repeated forever (the caller sets
-    steps_per_epoch) and, if asked, augmented; evaluation data is read once
-    in order. Both drop the last partial batch, so shapes are static.
+    steps_per_epoch) and, if asked, augmented; evaluation data is read once.
+    Both drop the last partial batch, so shapes are static. Order is not
+    kept: parallel reads hand on whichever record is ready first.
+
+    When the ``examples`` transformed examples (counted here if not given)
+    fit in ``cache_budget_bytes``, the first pass keeps them in memory and
+    every later epoch, and every later validation pass, skips reading,
+    decoding and resizing; training then shuffles all the examples, not a
+    window of them. Read evaluation data to its end (no ``validation_steps``):
+    a cache that is left part-way is thrown away.
     """
     transform_layer = tf_transform_output.transform_features_layer()
+    if examples is None:
+        examples = count_records(files)
+    keep_in_memory = fits_in_memory(examples, tf_transform_output, cache_budget_bytes)
+
     options = tf.data.Options()
-    options.deterministic = not training
+    options.deterministic = False
     dataset = tf.data.Dataset.from_tensor_slices(files)
     if training:
         dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
@@ -92,16 +123,30 @@ def make_dataset(
         cycle_length=min(len(files), 8),
         num_parallel_calls=tf.data.AUTOTUNE,
     ).with_options(options)
-    if training:
-        dataset = dataset.shuffle(2048, seed=seed, reshuffle_each_iteration=True).repeat()
-    dataset = dataset.batch(batch_size, drop_remainder=True)
 
     def transform(serialized):
         transformed = transform_layer(tf.io.parse_example(serialized, _RAW_SPEC))
-        images = transformed[features.IMAGE]
-        if training and augment_images:
-            images = augment(images, transformed[features.IMAGE_MEAN], transformed[features.IMAGE_STD], seed)
-        return images, transformed[features.LABEL]
+        keys = (features.IMAGE, features.LABEL, features.IMAGE_MEAN, features.IMAGE_STD)
+        return tuple(transformed[key] for key in keys)
 
-    dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+    if keep_in_memory:
+        # Transform in batches (the graph is batched), keep single examples.
+        dataset = dataset.batch(batch_size).map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.unbatch().cache()
+        if training:
+            dataset = dataset.shuffle(max(examples, 1), seed=seed, reshuffle_each_iteration=True).repeat()
+        dataset = dataset.batch(batch_size, drop_remainder=True)
+    else:  # too many to keep: transform every batch anew, each epoch
+        if training:
+            dataset = dataset.shuffle(2048, seed=seed, reshuffle_each_iteration=True).repeat()
+        dataset = dataset.batch(batch_size, drop_remainder=True)
+        dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+
+    if training and augment_images:
+        dataset = dataset.map(
+            lambda images, labels, mean, std: (augment(images, mean, std, seed), labels),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    else:
+        dataset = dataset.map(lambda images, labels, mean, std: (images, labels))
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -27,9 +27,11 @@ def decode_image(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
     image = tf.image.convert_image_dtype(image, tf.float32)
     height, width = tf.shape(image)[0], tf.shape(image)[1]
     side = tf.minimum(height, width)
-    image = tf.image.crop_to_bounding_box(
-        image, (height - side) // 2, (width - side) // 2, side, side
-    )
+    top, left = (height - side) // 2, (width - side) // 2
+    # A plain slice, not tf.image.crop_to_bounding_box: the same pixels, but
+    # without its Assert ops, which are stateful and make tf.map_fn in
+    # decode_images run its iterations one after the other.
+    image = image[top : top + side, left : left + side]
     image = tf.image.resize(image, [image_size, image_size])
     return tf.ensure_shape(image, [image_size, image_size, 3])
 

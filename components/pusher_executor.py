@@ -21,7 +21,7 @@ import os
 import time
 import uuid
 
-from tfx import v1 as tfx
+from tfx.components.pusher import component as tfx_pusher_component
 from tfx.components.pusher import executor as tfx_pusher
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
@@ -134,7 +134,7 @@ class Executor(tfx_pusher.Executor):
         logging.info("Model pushed to %s.", final)
 
 
-class Pusher(tfx.components.Pusher):
+class Pusher(tfx_pusher_component.Pusher):
     """TFX's Pusher component, running the executor above."""
 
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)

@@ -137,16 +137,14 @@ def run_fn(fn_args) -> None:
     )
     train_dataset = input_pipeline.make_dataset(
         train_files, tf_transform_output, global_batch, training=True,
-        seed=int(settings["seed"]), augment_images=bool(settings["augment"]),
+        seed=int(settings["seed"]), augment_images=bool(settings["augment"]), examples=train_count,
     )
-    eval_dataset = input_pipeline.make_dataset(eval_files, tf_transform_output, global_batch, training=False)
-    fit = dict(
-        x=train_dataset,
-        steps_per_epoch=steps_per_epoch,
-        validation_data=eval_dataset,
-        validation_steps=validation_steps,
-        verbose=0,
+    eval_dataset = input_pipeline.make_dataset(
+        eval_files, tf_transform_output, global_batch, training=False, examples=eval_count
     )
+    # No validation_steps: the evaluation data is finite and read to its end
+    # each epoch, which lets its in-memory cache complete (see make_dataset).
+    fit = dict(x=train_dataset, steps_per_epoch=steps_per_epoch, validation_data=eval_dataset, verbose=0)
 
     # The learning rate is for one replica's batch; with N replicas the global
     # batch is N times larger and so is the rate (the codelabs' scaling rule).

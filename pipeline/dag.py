@@ -21,12 +21,22 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 import tensorflow_model_analysis as tfma
-from tfx import v1 as tfx
+
+# TFX's modules one by one, not `from tfx import v1`: the v1 API also imports
+# every Google Cloud extension (the Vertex AI SDK among them), which costs a
+# local run several seconds before its first component. Vertex-only modules
+# are imported where the Vertex DAG needs them.
+from tfx.components import Evaluator, ExampleValidator, StatisticsGen, Trainer, Transform
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
+from tfx.types import Channel, standard_artifacts
 
 import schema
 from components import features, pusher_executor, recipes, signatures
 from components.anomalies_gate import AnomaliesGate
-from components.model_registry import ModelRegistryPusher
 from components.screened_example_gen import ScreenedImportExampleGen
 from pipeline import vertex_specs
 from pipeline.config import Config
@@ -53,22 +63,22 @@ def example_gen_configs(config: Config, location: DataLocation):
     """Input and output configs: split by shard patterns, or by hash buckets."""
     data = config.data
     if data.train_pattern and data.eval_pattern:
-        input_config = tfx.proto.Input(
+        input_config = example_gen_pb2.Input(
             splits=[
-                tfx.proto.Input.Split(name="train", pattern=data.train_pattern),
-                tfx.proto.Input.Split(name="eval", pattern=data.eval_pattern),
+                example_gen_pb2.Input.Split(name="train", pattern=data.train_pattern),
+                example_gen_pb2.Input.Split(name="eval", pattern=data.eval_pattern),
             ]
         )
         return input_config, None
     eval_buckets = max(1, round(HASH_BUCKETS * data.eval_fraction))
-    input_config = tfx.proto.Input(
-        splits=[tfx.proto.Input.Split(name="all", pattern=location.pattern)]
+    input_config = example_gen_pb2.Input(
+        splits=[example_gen_pb2.Input.Split(name="all", pattern=location.pattern)]
     )
-    output_config = tfx.proto.Output(
-        split_config=tfx.proto.SplitConfig(
+    output_config = example_gen_pb2.Output(
+        split_config=example_gen_pb2.SplitConfig(
             splits=[
-                tfx.proto.SplitConfig.Split(name="train", hash_buckets=HASH_BUCKETS - eval_buckets),
-                tfx.proto.SplitConfig.Split(name="eval", hash_buckets=eval_buckets),
+                example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=HASH_BUCKETS - eval_buckets),
+                example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=eval_buckets),
             ]
         )
     )
@@ -115,19 +125,19 @@ def trainer_custom_config(config: Config) -> dict:
     return {"model": model_settings(config), "labels": list(schema.LABELS)}
 
 
-def make_trainer(config: Config, platform: Platform, **inputs) -> tfx.components.Trainer:
+def make_trainer(config: Config, platform: Platform, **inputs) -> Trainer:
     """The Trainer, in the pipeline's own process or container, or as a Vertex AI
     Training job on the configured machine (CPU, GPUs or a TPU)."""
     custom_config = trainer_custom_config(config)
     if platform == "vertex" and config.vertex.training:
-        cloud = tfx.extensions.google_cloud_ai_platform
+        from tfx.v1.extensions import google_cloud_ai_platform as cloud  # Vertex only
         custom_config.update({
             cloud.ENABLE_VERTEX_KEY: True,
             cloud.VERTEX_REGION_KEY: config.vertex.region,
             cloud.TRAINING_ARGS_KEY: vertex_specs.training_job(config.vertex),
         })
         return cloud.Trainer(run_fn=RUN_FN, custom_config=custom_config, **inputs)
-    return tfx.components.Trainer(run_fn=RUN_FN, custom_config=custom_config, **inputs)
+    return Trainer(run_fn=RUN_FN, custom_config=custom_config, **inputs)
 
 
 def default_beam_args(config: Config, platform: Platform) -> list[str]:
@@ -150,7 +160,7 @@ def create_pipeline(
     metadata_connection_config=None,
     beam_pipeline_args: list[str] | None = None,
     platform: Platform = "local",
-) -> tfx.dsl.Pipeline:
+) -> Pipeline:
     """The whole DAG, for the local runner and the Kubeflow v2 compiler alike.
 
     On ``platform="vertex"`` the configuration is checked for Vertex AI first
@@ -166,17 +176,17 @@ def create_pipeline(
         max_bad_fraction=config.data.max_bad_fraction,
     ).with_id("ImportExampleGen")
     schema_file = vertex_specs.CONTAINER_SCHEMA_FILE if platform == "vertex" else str(schema.SCHEMA_FILE)
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
+    schema_gen = ImportSchemaGen(schema_file=schema_file)
     # With the schema, `class` is counted as a category (exact counts per class).
-    statistics_gen = tfx.components.StatisticsGen(
+    statistics_gen = StatisticsGen(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"]
     )
-    example_validator = tfx.components.ExampleValidator(
+    example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
 
-    transform = tfx.components.Transform(
+    transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
@@ -192,17 +202,17 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(splits=["train"]),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        train_args=trainer_pb2.TrainArgs(splits=["train"]),
+        eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
     )
 
-    latest_blessed_model = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    latest_blessed_model = Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=Channel(type=standard_artifacts.Model),
+        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
 
-    evaluator = tfx.components.Evaluator(
+    evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=latest_blessed_model.outputs["model"],
@@ -213,8 +223,8 @@ def create_pipeline(
     pusher = pusher_executor.Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_dir)
         ),
     )
 
@@ -231,6 +241,8 @@ def create_pipeline(
         pusher,
     ]
     if platform == "vertex" and config.vertex.upload_model:
+        from components.model_registry import ModelRegistryPusher  # the Vertex AI SDK: Vertex only
+
         components.append(
             ModelRegistryPusher(
                 pushed_model=pusher.outputs["pushed_model"],
@@ -238,7 +250,7 @@ def create_pipeline(
             )
         )
 
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=config.run.pipeline_name,
         pipeline_root=pipeline_root,
         components=components,

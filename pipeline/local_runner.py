@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, TextIO
 
-from tfx import v1 as tfx
+from tfx.orchestration import metadata
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from pipeline import config as config_lib
 from pipeline import dag, data_source, progress, report, run_outputs, summary as summary_lib
@@ -121,7 +122,7 @@ def run_local(config: Config, out: TextIO | None = None) -> RunResult:
         out.write(f"Work directory: {work_dir}\nRun log: {run_dir / 'pipeline.log'}\n\n")
         out.flush()
 
-        connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(str(config.metadata_path))
+        connection = metadata.sqlite_metadata_connection_config(str(config.metadata_path))
         pipeline = dag.create_pipeline(
             config,
             location,
@@ -134,7 +135,7 @@ def run_local(config: Config, out: TextIO | None = None) -> RunResult:
         started = time.monotonic()
         with logs_to_file(run_dir / "pipeline.log", tracker):
             try:
-                tfx.orchestration.LocalDagRunner().run(pipeline)
+                LocalDagRunner().run(pipeline)
             except Exception as error:  # reported below, with the component's name
                 failure = describe_failure(error, tracker.failed_component())
                 logging.error("Pipeline failed:\n%s", traceback.format_exc())

@@ -1,4 +1,4 @@
-"""The Trainer's run_fn on a tiny data set: export, signatures, and resume.
+"""The Trainer on a tiny data set: run_fn (export, signatures, resume) and its input pipeline.
 
 A transform graph is made with tft_beam exactly as Transform makes it, and
 ``run_fn`` is called with the arguments TFX would give it.
@@ -127,3 +127,74 @@ def test_a_restarted_trainer_resumes_from_its_last_epoch(data, monkeypatch, capl
     assert tf.io.gfile.exists(retry.serving_model_dir)
     # The checkpoints are gone once training has finished.
     assert not tf.io.gfile.exists(trainer.backup_dir(retry, retry.custom_config["model"]))
+
+
+# --------------------------------------------------------------------- the input pipeline
+
+
+def dataset_contents(dataset) -> list[tuple[int, float]]:
+    """Every (label, pixel sum) a dataset delivers, sorted: its examples as a multiset."""
+    return sorted(
+        (int(label), round(float(np.sum(image)), 2))
+        for images, labels in dataset
+        for image, label in zip(images.numpy(), labels.numpy().reshape(-1))
+    )
+
+
+@pytest.fixture(scope="module")
+def transform_output(data):
+    import tensorflow_transform as tft
+
+    return tft.TFTransformOutput(str(data / "transform"))
+
+
+def test_the_in_memory_cache_changes_nothing_a_pass_delivers(data, transform_output):
+    from components import input_pipeline
+
+    files = input_pipeline.list_files([str(data / "eval" / "*")])
+    cached = input_pipeline.make_dataset(files, transform_output, 4, training=False)
+    uncached = input_pipeline.make_dataset(files, transform_output, 4, training=False, cache_budget_bytes=0)
+    first, second = dataset_contents(cached), dataset_contents(cached)
+    assert len(first) == 20
+    assert first == second == dataset_contents(uncached)
+
+
+def test_a_cached_training_epoch_holds_every_example_once(data, transform_output):
+    from components import input_pipeline
+
+    files = input_pipeline.list_files([str(data / "train" / "*")])
+    every = dataset_contents(input_pipeline.make_dataset(files, transform_output, 8, training=False))
+    training = input_pipeline.make_dataset(files, transform_output, 8, training=True, augment_images=False)
+    epochs = iter(training)
+    first = dataset_contents([next(epochs) for _ in range(5)])  # 40 examples, batches of 8
+    second_batches = [next(epochs) for _ in range(5)]
+    assert first == dataset_contents(second_batches) == every
+    # ...shuffled anew each epoch.
+    first_order = [int(label) for _, labels in training.take(5) for label in labels.numpy().reshape(-1)]
+    second_order = [int(label) for _, labels in second_batches for label in labels.numpy().reshape(-1)]
+    assert first_order != second_order
+
+
+def test_the_cache_is_used_only_when_the_examples_fit(transform_output):
+    from components import input_pipeline
+
+    one = input_pipeline.example_bytes(transform_output)
+    assert one == SIZE * SIZE * 3 * 4 + 8 + 2 * 3 * 4  # float pixels, int64 label, mean and std
+    assert input_pipeline.fits_in_memory(10, transform_output, 10 * one)
+    assert not input_pipeline.fits_in_memory(11, transform_output, 10 * one)
+
+
+def test_later_passes_read_the_cache_not_the_files(data, transform_output, tmp_path):
+    import shutil
+
+    from components import input_pipeline
+
+    files = [str(shutil.copy(data / "eval" / "data.gz", tmp_path / "data.gz"))]
+    cached = input_pipeline.make_dataset(files, transform_output, 4, training=False)
+    uncached = input_pipeline.make_dataset(files, transform_output, 4, training=False, cache_budget_bytes=0)
+    first = dataset_contents(cached)
+    dataset_contents(uncached)
+    (tmp_path / "data.gz").unlink()
+    assert dataset_contents(cached) == first
+    with pytest.raises(tf.errors.NotFoundError):
+        dataset_contents(uncached)
