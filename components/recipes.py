@@ -34,13 +34,16 @@ RECIPES: dict[str, dict] = {
     # The codelab's convnet at a small size: the default, quick on a laptop.
     "convnet": {"image_size": 64, "epochs": 12},
     # Fire modules with batch norm; the codelab decays the rate each epoch.
+    # At the photos' full 192 px and with label smoothing it generalizes
+    # better than at 128 px (0.839 against 0.791 held out, BENCHMARKS.md).
     "squeezenet": {
-        "image_size": 128,
+        "image_size": 192,
         "epochs": 30,
         "learning_rate": 0.01,
         "lr_schedule": "exponential",
         "lr_decay": 0.9,
         "lr_min": 1e-4,
+        "label_smoothing": 0.1,
     },
     # Transfer learning: a frozen ImageNet base and a new head, then two
     # epochs fine-tuning everything at a low rate (0.872 -> 0.891 held out).
