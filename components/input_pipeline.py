@@ -129,13 +129,16 @@ def make_dataset(
         keys = (features.IMAGE, features.LABEL, features.IMAGE_MEAN, features.IMAGE_STD)
         return tuple(transformed[key] for key in keys)
 
-    if keep_in_memory:
-        # Transform in batches (the graph is batched), keep single examples.
+    if keep_in_memory and training:
+        # Transform in batches (the graph is batched), keep single examples
+        # so that every epoch can shuffle them anew.
         dataset = dataset.batch(batch_size).map(transform, num_parallel_calls=tf.data.AUTOTUNE)
         dataset = dataset.unbatch().cache()
-        if training:
-            dataset = dataset.shuffle(max(examples, 1), seed=seed, reshuffle_each_iteration=True).repeat()
+        dataset = dataset.shuffle(max(examples, 1), seed=seed, reshuffle_each_iteration=True).repeat()
         dataset = dataset.batch(batch_size, drop_remainder=True)
+    elif keep_in_memory:  # evaluation: the same batches each pass, kept whole
+        dataset = dataset.batch(batch_size, drop_remainder=True)
+        dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE).cache()
     else:  # too many to keep: transform every batch anew, each epoch
         if training:
             dataset = dataset.shuffle(2048, seed=seed, reshuffle_each_iteration=True).repeat()
