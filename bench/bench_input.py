@@ -138,7 +138,7 @@ def run(quick: bool) -> list[dict]:
                 )
                 rows.append(common.row(ENTRY, f"Trainer tf.data pipeline, {name}", figure, "images/s", baseline,
                                        target=TARGET))
-                rows.append(common.row(ENTRY, f"the same without its in-memory cache (before), {name}", uncached,
+                rows.append(common.row(ENTRY, f"the same without its in-memory cache, {name}", uncached,
                                        "images/s", baseline, target=TARGET))
         plain_peak, pipeline_peak = plain.peak_mb(), pipeline.peak_mb()
     for entry_row in rows:
