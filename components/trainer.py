@@ -135,12 +135,14 @@ def run_fn(fn_args) -> None:
         "Training %s on %d examples (%d steps of %d), validating on %d, %d replica(s)",
         settings["name"], train_count, steps_per_epoch, global_batch, eval_count, replicas,
     )
+    cache_bytes = int(settings.get("cache_mb", input_pipeline.CACHE_BUDGET_BYTES >> 20)) << 20
     train_dataset = input_pipeline.make_dataset(
-        train_files, tf_transform_output, global_batch, training=True,
-        seed=int(settings["seed"]), augment_images=bool(settings["augment"]), examples=train_count,
+        train_files, tf_transform_output, global_batch, training=True, seed=int(settings["seed"]),
+        augment_images=bool(settings["augment"]), examples=train_count, cache_budget_bytes=cache_bytes,
     )
     eval_dataset = input_pipeline.make_dataset(
-        eval_files, tf_transform_output, global_batch, training=False, examples=eval_count
+        eval_files, tf_transform_output, global_batch, training=False, examples=eval_count,
+        cache_budget_bytes=cache_bytes,
     )
     # No validation_steps: the evaluation data is finite and read to its end
     # each epoch, which lets its in-memory cache complete (see make_dataset).

@@ -90,6 +90,10 @@ class ModelConfig:
     # auto: bfloat16 on TPU, float32 elsewhere.
     mixed_precision: Literal["auto", "off", "bfloat16", "mixed_float16"] = "auto"
     seed: int = 42
+    # The Trainer keeps each split's transformed examples in memory, so only
+    # the first epoch decodes and resizes, when they take at most this many
+    # MB (0: never). 1,840 photos at 192 px take 813 MB.
+    cache_mb: int = 1024
 
 
 @dataclasses.dataclass
@@ -209,6 +213,7 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "model.early_stopping_patience": (0, None),
     "model.fine_tune_epochs": (0, None),
     "model.fine_tune_learning_rate": (0.0, None),
+    "model.cache_mb": (0, None),
     "vertex.dataflow_max_workers": (1, None),
     "vertex.gpu_count": (1, 16),
     "gate.min_accuracy": (0.0, 1.0),

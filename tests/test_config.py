@@ -47,6 +47,7 @@ def test_to_toml_round_trips(tmp_path):
         ("model.name", "resnet", "choose one of: dense, convnet, squeezenet, mobilenetv2, xception"),
         ("model.epochs", "-1", "model.epochs: -1 is out of range; it must be at least 1"),
         ("model.epochs", "two", "model.epochs: 'two' is not an integer"),
+        ("model.cache_mb", "-5", "model.cache_mb: -5 is out of range; it must be at least 0"),
         ("gate.min_accuracy", "1.5", "gate.min_accuracy: 1.5 is out of range; it must be between 0.0 and 1.0"),
         ("run.enable_cache", "maybe", "run.enable_cache: 'maybe' is not a boolean"),
     ],

@@ -198,3 +198,18 @@ def test_later_passes_read_the_cache_not_the_files(data, transform_output, tmp_p
     assert dataset_contents(cached) == first
     with pytest.raises(tf.errors.NotFoundError):
         dataset_contents(uncached)
+
+
+def test_model_cache_mb_zero_turns_the_cache_off(data, monkeypatch):
+    from components import input_pipeline
+
+    budgets = []
+    original = input_pipeline.make_dataset
+
+    def recording(*args, **kwargs):
+        budgets.append(kwargs["cache_budget_bytes"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(input_pipeline, "make_dataset", recording)
+    trainer.run_fn(fn_args(data, 4, epochs=1, cache_mb=0))
+    assert budgets == [0, 0]
