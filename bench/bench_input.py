@@ -122,12 +122,14 @@ def run(quick: bool) -> list[dict]:
     rows = []
     # The workers start first, while this process is small (see common.Worker).
     with common.Worker() as plain, common.Worker() as pipeline:
+        from bench import plain_keras
+
         with tempfile.TemporaryDirectory(prefix="bench_input_") as temp:
             work = Path(temp)
             shards, source = common.flower_shards(work, 2 if quick else 12)
             files = common.as_examplegen_output(shards, work / "examples")
             transform_dir = common.write_transform_graph(files, size, work)
-            examples = common.count_images(shards)
+            examples = plain_keras.count(shards)
             steps = examples // batch
             for name, training, epochs in MODES:
                 baseline, figure, uncached = compare(

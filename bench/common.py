@@ -159,12 +159,6 @@ def flower_shards(work: Path, count: int, synthetic_per_shard: int = 230) -> tup
     return sorted(shards), f"{count} synthetic shards (real photos absent: {REAL_SHARDS})"
 
 
-def count_images(shards: list[str]) -> int:
-    import tensorflow as tf
-
-    return sum(1 for _ in tf.data.TFRecordDataset(shards))
-
-
 def as_examplegen_output(shards: list[str], out_dir: Path) -> list[str]:
     """The same records as ImportExampleGen writes them (GZIP TFRecords), which
     is what the Trainer's input pipeline reads."""

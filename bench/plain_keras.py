@@ -87,7 +87,11 @@ def make_dataset(
     return dataset.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
 
 
-def count(dataset: tf.data.Dataset) -> int:
+def count(files: list[str], split: tuple[int, bool] | None = None) -> int:
+    """Records in the shards, or in one split of them (see ``make_dataset``)."""
+    dataset = tf.data.TFRecordDataset(files)
+    if split is not None:
+        dataset = dataset.filter(lambda record: in_split(record, *split))
     return int(dataset.reduce(tf.constant(0, tf.int64), lambda total, _: total + 1))
 
 
@@ -115,13 +119,10 @@ def train(
     train_split = eval_split = None
     if eval_buckets is not None:
         train_split, eval_split = (eval_buckets, False), (eval_buckets, True)
-    raw = tf.data.TFRecordDataset
     if train_count is None:
-        source = raw(train_files)
-        train_count = count(source if train_split is None else source.filter(lambda r: in_split(r, *train_split)))
+        train_count = count(train_files, train_split)
     if eval_count is None:
-        source = raw(eval_files)
-        eval_count = count(source if eval_split is None else source.filter(lambda r: in_split(r, *eval_split)))
+        eval_count = count(eval_files, eval_split)
     steps, validation_steps = train_count // batch, eval_count // batch
     train_data = make_dataset(
         train_files, size, batch, training=True, augment_images=bool(settings["augment"]),

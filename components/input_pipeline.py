@@ -20,6 +20,9 @@ _RAW_SPEC = {
     features.IMAGE: tf.io.FixedLenFeature([1], tf.string),
     features.LABEL: tf.io.FixedLenFeature([1], tf.int64),
 }
+# What the dataset carries from the transform graph: the augmentation needs
+# the channel statistics to work on pixel values.
+_TRANSFORMED_KEYS = (features.IMAGE, features.LABEL, features.IMAGE_MEAN, features.IMAGE_STD)
 # Transformed examples are kept in memory when they take at most this much
 # (the default data set at 64x64: about 40 MB; 1,840 photos at 192x192: 813 MB).
 # The Trainer passes model.cache_mb.
@@ -76,8 +79,7 @@ def pixel_statistics(files: list[str], tf_transform_output: tft.TFTransformOutpu
 def example_bytes(tf_transform_output: tft.TFTransformOutput) -> int:
     """Memory one transformed example takes (image, label and channel statistics)."""
     spec = tf_transform_output.transformed_feature_spec()
-    keys = (features.IMAGE, features.LABEL, features.IMAGE_MEAN, features.IMAGE_STD)
-    return sum(math.prod(spec[key].shape) * spec[key].dtype.size for key in keys)
+    return sum(math.prod(spec[key].shape) * spec[key].dtype.size for key in _TRANSFORMED_KEYS)
 
 
 def fits_in_memory(examples: int, tf_transform_output: tft.TFTransformOutput, budget_bytes: int) -> bool:
@@ -127,8 +129,7 @@ def make_dataset(
 
     def transform(serialized):
         transformed = transform_layer(tf.io.parse_example(serialized, _RAW_SPEC))
-        keys = (features.IMAGE, features.LABEL, features.IMAGE_MEAN, features.IMAGE_STD)
-        return tuple(transformed[key] for key in keys)
+        return tuple(transformed[key] for key in _TRANSFORMED_KEYS)
 
     if keep_in_memory and training:
         # Transform in batches (the graph is batched), keep single examples

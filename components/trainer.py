@@ -135,7 +135,7 @@ def run_fn(fn_args) -> None:
         "Training %s on %d examples (%d steps of %d), validating on %d, %d replica(s)",
         settings["name"], train_count, steps_per_epoch, global_batch, eval_count, replicas,
     )
-    cache_bytes = int(settings.get("cache_mb", input_pipeline.CACHE_BUDGET_BYTES >> 20)) << 20
+    cache_bytes = int(settings["cache_mb"]) << 20
     train_dataset = input_pipeline.make_dataset(
         train_files, tf_transform_output, global_batch, training=True, seed=int(settings["seed"]),
         augment_images=bool(settings["augment"]), examples=train_count, cache_budget_bytes=cache_bytes,
