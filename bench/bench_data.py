@@ -80,7 +80,7 @@ def time_beam_convert(source: Path, out_dir: str, beam_args: list[str] | None = 
 def time_plain_convert(source: Path, out_path: str) -> tuple[int, float]:
     """(images written, seconds) of the same conversion as a plain loop into one TFRecord file."""
     from pipeline.data.convert import ImageDecodeError, list_source_images, square_jpeg
-    from pipeline.data.records import example_bytes, write_shard
+    from pipeline.data.shards import example_bytes, write_shard
 
     start = time.perf_counter()
     photos, _ = list_source_images(str(source))

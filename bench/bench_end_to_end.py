@@ -55,14 +55,14 @@ def clean_environment() -> dict:
 def flowers_tfx() -> list[str]:
     """The installed command next to this interpreter, else the module."""
     script = Path(sys.executable).with_name("flowers-tfx")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "pipeline.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "pipeline.cli.main"]
 
 
 def prepare(work_dir: Path, quick: bool):
     """The default data set in ``work_dir`` (generated once): the run's
     overrides and configuration, the glob of the shards and the seconds
     generating them took."""
-    from pipeline import data_source
+    from pipeline.data import source as data_source
     from pipeline.config import load_config
 
     overrides = {"run.work_dir": str(work_dir), **(QUICK_SETTINGS if quick else {})}
@@ -150,7 +150,7 @@ def run(quick: bool) -> list[dict]:
     from dataclasses import asdict
 
     from bench import bench_storage
-    from components import recipes
+    from components.trainer import recipes
 
     repeats = 1 if quick else 2
     with tempfile.TemporaryDirectory(prefix="bench_e2e_") as temp:

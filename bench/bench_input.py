@@ -1,7 +1,7 @@
 """Input pipeline: images per second the Trainer's tf.data pipeline delivers,
 against the codelab's plain tf.data pipeline on the same shards.
 
-The Trainer's pipeline (``components.input_pipeline.make_dataset``) reads the
+The Trainer's pipeline (``components.trainer.input_pipeline.make_dataset``) reads the
 records as ImportExampleGen writes them (GZIP) and applies the transform
 graph (decode, centre crop, resize, standardize) to each batch; the plain one
 (``bench.plain_keras.make_dataset``) reads the raw shards with parallel reads
@@ -87,7 +87,7 @@ def time_trainer(
     every pass transforms the records anew (the pipeline before the cache)."""
     import tensorflow_transform as tft
 
-    from components import input_pipeline
+    from components.trainer import input_pipeline
 
     if transform_dir not in _transform_outputs:
         _transform_outputs[transform_dir] = tft.TFTransformOutput(transform_dir)

@@ -60,7 +60,7 @@ def held_out_accuracy(model_path: str) -> tuple[float, int]:
 
 def train_one(name: str, work_dir: Path, settings: dict) -> dict:
     from pipeline.config import load_config
-    from pipeline.local_runner import run_local
+    from pipeline.runners.local import run_local
 
     overrides = {
         "model.name": name,

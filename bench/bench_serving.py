@@ -49,8 +49,8 @@ def train_small_model(work_dir: Path, images: int) -> Path:
     epoch, no accuracy floor) and returns the pushed version folder."""
     from pipeline.config import load_config
     from pipeline.data.synth import write_synthetic_shards
-    from pipeline.local_runner import run_local
-    from pipeline.pushed_versions import find_saved_model
+    from pipeline.runners.local import run_local
+    from pipeline.serving.versions import find_saved_model
 
     shards = work_dir / "shards"
     write_synthetic_shards(str(shards), images=images, shards=2, seed=3, size=IMAGE_SIZE)
@@ -110,7 +110,8 @@ def measure(model_dir: Path, quick: bool) -> list[dict]:
     """Latency and throughput of the signature against the bare Keras model."""
     import tensorflow as tf
 
-    from components import features, signatures
+    from components import features
+    from components.trainer import signatures
 
     loaded = tf.saved_model.load(str(model_dir))
     serve = loaded.signatures["serving_default"]
@@ -150,7 +151,7 @@ def measure(model_dir: Path, quick: bool) -> list[dict]:
 def run(quick: bool, model_dir: Path | None = None) -> list[dict]:
     """Times the serving signature; trains a small model first unless ``model_dir`` is given."""
     if model_dir is not None:
-        from pipeline.pushed_versions import find_saved_model
+        from pipeline.serving.versions import find_saved_model
 
         return measure(find_saved_model(model_dir), quick)
     with tempfile.TemporaryDirectory(prefix="bench_serving_") as temp:

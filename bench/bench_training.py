@@ -40,7 +40,7 @@ TARGET = 0.9
 def time_run_fn(train_files: list[str], eval_files: list[str], transform_dir: str, settings: dict, out: str) -> float:
     """Seconds of one ``run_fn`` call with the arguments TFX would give it."""
     import schema
-    from components import trainer
+    from components.trainer import training as trainer
 
     fn_args = SimpleNamespace(
         train_files=train_files,

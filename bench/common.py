@@ -205,7 +205,7 @@ def default_model_settings(overrides: dict | None = None) -> dict:
     """The [model] settings of a default run (the recipe of the default model)."""
     from dataclasses import asdict
 
-    from components import recipes
+    from components.trainer import recipes
     from pipeline.config import load_config
 
     return recipes.resolve(asdict(load_config(overrides=overrides or {}, environ={}).model))

@@ -2,7 +2,7 @@
 
 A plain tf.data pipeline (TFRecordDataset with parallel reads, decode,
 resize, normalize, batch) and a plain Keras ``fit`` of the same model the
-pipeline trains (built by the same ``components.models``), then a SavedModel.
+pipeline trains (built by the same ``components.trainer.models``), then a SavedModel.
 Run as a script it is the notebook user's whole job, which the end-to-end
 benchmark times against ``flowers-tfx run``:
 
@@ -111,7 +111,7 @@ def train(
     """
     import tf_keras as keras
 
-    from components import models
+    from components.trainer import models
 
     started = time.perf_counter()
     keras.utils.set_random_seed(int(settings["seed"]))

@@ -35,7 +35,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from pipeline.data.records import parse_record
+from components.record_format import parse_record
 
 QUARANTINE_DIR = "quarantine"
 SCREENED_KEY = "screened_records"

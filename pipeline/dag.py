@@ -10,7 +10,7 @@ the Beam steps to Dataflow, the Trainer to Vertex AI Training (GPU or TPU),
 and add a promotion step that uploads the pushed model to the Model Registry;
 ``pipeline/vertex_specs.py`` builds those settings.
 
-Component code is given by dotted path (``components.trainer.run_fn``), not
+Component code is given by dotted path (``components.trainer.training.run_fn``), not
 ``module_file``, so nothing has to be packaged or uploaded: the code is
 importable wherever the pipeline runs (this checkout, or the container).
 """
@@ -35,14 +35,15 @@ from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
 from tfx.types import Channel, standard_artifacts
 
 import schema
-from components import features, pusher_executor, recipes, signatures
+from components import features, pusher as pusher_executor
+from components.trainer import recipes, signatures
 from components.anomalies_gate import AnomaliesGate
 from components.screened_example_gen import ScreenedImportExampleGen
 from pipeline import vertex_specs
 from pipeline.config import Config
 
 PREPROCESSING_FN = "components.preprocessing.preprocessing_fn"
-RUN_FN = "components.trainer.run_fn"
+RUN_FN = "components.trainer.training.run_fn"
 ACCURACY = "sparse_categorical_accuracy"
 CONFUSION_MATRIX = "multi_class_confusion_matrix_plot"
 HASH_BUCKETS = 100
@@ -241,7 +242,7 @@ def create_pipeline(
         pusher,
     ]
     if platform == "vertex" and config.vertex.upload_model:
-        from components.model_registry import ModelRegistryPusher  # the Vertex AI SDK: Vertex only
+        from components.model_registry_pusher import ModelRegistryPusher  # the Vertex AI SDK: Vertex only
 
         components.append(
             ModelRegistryPusher(

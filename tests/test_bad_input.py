@@ -12,9 +12,9 @@ from PIL import Image
 
 from components import screened_example_gen as screening
 from pipeline.config import load_config
-from pipeline.data.records import make_example, shard_filename, write_shard
+from pipeline.data.shards import make_example, shard_filename, write_shard
 from pipeline.data.synth import write_synthetic_shards
-from pipeline.local_runner import run_local
+from pipeline.runners.local import run_local
 
 
 def encode(picture: Image.Image, image_format: str) -> bytes:
@@ -161,7 +161,7 @@ def test_bad_records_within_the_allowed_fraction_are_quarantined(shards_with_bad
     ids=["missing-directory", "glob-matches-nothing", "empty-shard"],
 )
 def test_data_paths_that_cannot_work_are_named(tmp_path, make, message, capsys):
-    from pipeline.cli import main
+    from pipeline.cli.main import main
 
     source = make(tmp_path)
     assert main(["run", "--data", f"{source}/*.tfrec", "--work-dir", str(tmp_path / "work")]) == 2

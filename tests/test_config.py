@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.config import Config, ConfigError, load_config, to_toml, valid_keys
 
 

@@ -10,9 +10,10 @@ import tensorflow as tf
 from PIL import Image
 
 from pipeline.data import convert
-from pipeline.data.cli import main as cli_main
+from pipeline.cli.data_commands import main as cli_main
 from pipeline.data.convert import ImageDecodeError, convert_folder, square_jpeg
-from pipeline.data.records import DataError, parse_record, parse_shard_filename
+from components.record_format import parse_record
+from pipeline.data.shards import DataError, parse_shard_filename
 from schema import LABELS
 
 SIZE = 32  # small outputs keep the tests fast

@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 
 from pipeline.data import synth
-from pipeline.data.cli import main as cli_main
+from pipeline.cli.data_commands import main as cli_main
 from pipeline.data.inspect import format_report, inspect_shards
-from pipeline.data.records import DataError, example_bytes, shard_filename, write_shard
+from pipeline.data.shards import DataError, example_bytes, shard_filename, write_shard
 from schema import LABELS
 
 SIZE = 32
@@ -157,7 +157,7 @@ def test_help_works_without_loading_tensorflow():
     import sys
 
     code = (
-        "import sys; from pipeline.data.cli import main\n"
+        "import sys; from pipeline.cli.data_commands import main\n"
         "try:\n    main(['data', 'inspect', '--help'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
         "assert 'tensorflow' not in sys.modules and 'apache_beam' not in sys.modules, 'heavy import at --help'\n"
     )

@@ -7,8 +7,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from pipeline.data import records
-from pipeline.data.records import DataError, make_example, parse_record, shard_filename, shard_sizes
+from pipeline.data import shards as records
+from components.record_format import parse_record
+from pipeline.data.shards import DataError, make_example, shard_filename, shard_sizes
 from schema import LABELS
 
 

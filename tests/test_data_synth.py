@@ -9,8 +9,9 @@ import tensorflow as tf
 from PIL import Image
 
 from pipeline.data import synth
-from pipeline.data.cli import main as cli_main
-from pipeline.data.records import parse_record, parse_shard_filename
+from pipeline.cli.data_commands import main as cli_main
+from components.record_format import parse_record
+from pipeline.data.shards import parse_shard_filename
 from schema import LABELS
 
 

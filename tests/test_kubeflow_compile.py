@@ -16,9 +16,9 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipeline import vertex_specs
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.config import ConfigError, load_config
-from pipeline.kubeflow import compile_pipeline
+from pipeline.runners.kubeflow import compile_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = "us-central1-docker.pkg.dev/flowers-test/pipelines/flowers-tfx:1"
@@ -115,7 +115,7 @@ def test_json_is_a_pipeline_job_with_every_component_in_the_configured_image(com
 def test_code_is_referenced_by_dotted_path_and_files_by_their_path_in_the_image(compiled):
     text = compiled["plain.json"].read_text()
     spec = json.loads(text)["pipelineSpec"]
-    assert parameter(spec, "Trainer", "run_fn") == "components.trainer.run_fn"
+    assert parameter(spec, "Trainer", "run_fn") == "components.trainer.training.run_fn"
     assert parameter(spec, "Transform", "preprocessing_fn") == "components.preprocessing.preprocessing_fn"
     assert parameter(spec, "ImportSchemaGen", "schema_file") == vertex_specs.CONTAINER_SCHEMA_FILE
     assert str(REPO) not in text, "the spec names a path of the compiling machine"

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from components import learning_rate, models, recipes, strategy, trainer
+from components.trainer import learning_rate, models, recipes, strategy, training as trainer
 from pipeline.config import Config
 from pipeline.dag import model_settings
 
@@ -42,7 +42,7 @@ def test_every_model_trains_a_step_under_mirrored_strategy_on_two_cpus():
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         import numpy as np
-        from components import models, recipes, strategy, trainer
+        from components.trainer import models, recipes, strategy, training as trainer
         from pipeline.config import Config
         mirrored = strategy.choose_strategy("mirrored")
         results = {"replicas": mirrored.num_replicas_in_sync}
@@ -193,7 +193,7 @@ def test_local_mobilenetv2_weights_load(shared_data_dir):
 
 
 def test_augmentation_flips_and_changes_saturation_on_pixel_values():
-    from components.input_pipeline import augment
+    from components.trainer.input_pipeline import augment
 
     rng = np.random.default_rng(1)
     pixels = rng.uniform(0.2, 0.8, size=(64, 8, 8, 3)).astype("float32")

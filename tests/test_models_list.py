@@ -15,10 +15,10 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 import schema
-from pipeline import pushed_versions
-from pipeline.cli import main as flowers_tfx
-from pipeline.model_lineage import LineageReader
-from pipeline.served_models import list_served_models
+from pipeline.serving import versions as pushed_versions
+from pipeline.cli.main import main as flowers_tfx
+from pipeline.serving.lineage import LineageReader
+from pipeline.serving.served_models import list_served_models
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +27,7 @@ SMALL_RUN = {"model.image_size": 32, "model.batch_size": 16, "model.epochs": 1, 
 
 def run_pipeline(shards: Path, work: Path):
     from pipeline.config import load_config
-    from pipeline.local_runner import run_local
+    from pipeline.runners.local import run_local
 
     overrides = {**SMALL_RUN, "data.source": f"{shards}/*.tfrec", "run.work_dir": str(work)}
     out = io.StringIO()
@@ -63,7 +63,7 @@ def pipeline_run_names(work: Path) -> list[str]:
 
 
 def test_the_manifest_path_is_the_pushers(first_run):
-    from components.pusher_executor import PUSH_MANIFEST
+    from components.pusher import PUSH_MANIFEST
 
     assert str(pushed_versions.MANIFEST_PATH) == PUSH_MANIFEST
 

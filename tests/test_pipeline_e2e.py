@@ -18,9 +18,9 @@ from ml_metadata.proto import metadata_store_pb2
 
 import schema
 from pipeline.config import load_config
-from pipeline.data.records import shard_filename, write_shard
+from pipeline.data.shards import shard_filename, write_shard
 from pipeline.data.synth import write_synthetic_shards
-from pipeline.local_runner import run_local
+from pipeline.runners.local import run_local
 
 pytestmark = pytest.mark.e2e
 
@@ -42,7 +42,7 @@ SETTINGS = ["model.image_size=32", "model.batch_size=16", "gate.min_accuracy=0",
 
 def flowers_tfx(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, timeout=900
+        [sys.executable, "-m", "pipeline.cli.main", *args], capture_output=True, text=True, timeout=900
     )
 
 
@@ -191,7 +191,7 @@ def test_missing_data_is_a_clear_error(tmp_path):
 
 
 def test_a_second_run_on_a_busy_work_dir_stops_at_once(tmp_path):
-    from pipeline.local_runner import work_dir_lock
+    from pipeline.runners.local import work_dir_lock
 
     with work_dir_lock(tmp_path):
         result = flowers_tfx("run", "--work-dir", str(tmp_path))
@@ -207,7 +207,7 @@ def test_a_run_killed_in_the_trainer_resumes_where_it_stopped(shards, tmp_path):
     args = run_args(shards, work_dir)
     args[args.index("model.epochs=1")] = "model.epochs=3"
     process = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [sys.executable, "-m", "pipeline.cli.main", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     seen = []
     for line in process.stdout:

@@ -16,9 +16,9 @@ import tensorflow as tf
 from PIL import Image
 
 import schema
-from pipeline import predict
-from pipeline.cli import main as flowers_tfx
-from pipeline.pushed_versions import ServingDirError, find_saved_model
+from pipeline.serving import predict
+from pipeline.cli.main import main as flowers_tfx
+from pipeline.serving.versions import ServingDirError, find_saved_model
 
 SMALL_RUN = {"model.image_size": 32, "model.batch_size": 16, "model.epochs": 1, "gate.min_accuracy": 0}
 
@@ -132,7 +132,7 @@ def trained(tmp_path_factory) -> dict:
     """One small pipeline run: its shards folder and pushed version folder."""
     from pipeline.config import load_config
     from pipeline.data.synth import write_synthetic_shards
-    from pipeline.local_runner import run_local  # TFX: only for the tests that need it
+    from pipeline.runners.local import run_local  # TFX: only for the tests that need it
 
     shards = tmp_path_factory.mktemp("shards")
     write_synthetic_shards(str(shards), images=200, shards=2, seed=5, size=64)

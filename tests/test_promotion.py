@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import promotion
-from pipeline.cli import main as flowers_tfx
-from pipeline.promotion import PromotionError, PromotionRefused
+from pipeline.serving import promotion
+from pipeline.cli.main import main as flowers_tfx
+from pipeline.serving.promotion import PromotionError, PromotionRefused
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -182,7 +182,7 @@ def test_a_copy_killed_half_way_is_cleaned_up_by_the_next_command(serving, prod)
     run_killed_child(f"""
 import os, shutil
 from pathlib import Path
-from pipeline import promotion
+from pipeline.serving import promotion
 def copy_then_die(source, destination):
     shutil.copytree(source / "variables", destination / "variables")
     os._exit(9)
@@ -207,7 +207,7 @@ def test_a_promotion_killed_between_renames_is_finished_by_the_next_command(serv
     run_killed_child(f"""
 import os
 from pathlib import Path
-from pipeline import promotion
+from pipeline.serving import promotion
 done = []
 def move_then_die(source, destination):
     os.rename(source, destination)
@@ -236,7 +236,7 @@ def test_a_rollback_killed_between_renames_is_finished_by_the_next_promote(servi
     run_killed_child(f"""
 import os
 from pathlib import Path
-from pipeline import promotion
+from pipeline.serving import promotion
 def move_then_die(source, destination):
     os.rename(source, destination)
     os._exit(9)

@@ -14,7 +14,8 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 import schema
-from components import preprocessing, recipes, trainer
+from components import preprocessing
+from components.trainer import recipes, training as trainer
 from pipeline.config import Config
 from pipeline.data.synth import synthetic_jpeg
 
@@ -91,7 +92,7 @@ def test_run_fn_exports_both_signatures(exported):
 def test_export_holds_warmup_requests_that_the_model_answers(exported):
     from tensorflow_serving.apis import prediction_log_pb2
 
-    from components import signatures
+    from components.trainer import signatures
 
     model = tf.saved_model.load(exported.serving_model_dir)
     path = f"{exported.serving_model_dir}/{signatures.WARMUP_FILE}"
@@ -149,7 +150,7 @@ def transform_output(data):
 
 
 def test_the_in_memory_cache_changes_nothing_a_pass_delivers(data, transform_output):
-    from components import input_pipeline
+    from components.trainer import input_pipeline
 
     files = input_pipeline.list_files([str(data / "eval" / "*")])
     cached = input_pipeline.make_dataset(files, transform_output, 4, training=False)
@@ -160,7 +161,7 @@ def test_the_in_memory_cache_changes_nothing_a_pass_delivers(data, transform_out
 
 
 def test_a_cached_training_epoch_holds_every_example_once(data, transform_output):
-    from components import input_pipeline
+    from components.trainer import input_pipeline
 
     files = input_pipeline.list_files([str(data / "train" / "*")])
     every = dataset_contents(input_pipeline.make_dataset(files, transform_output, 8, training=False))
@@ -176,7 +177,7 @@ def test_a_cached_training_epoch_holds_every_example_once(data, transform_output
 
 
 def test_the_cache_is_used_only_when_the_examples_fit(transform_output):
-    from components import input_pipeline
+    from components.trainer import input_pipeline
 
     one = input_pipeline.example_bytes(transform_output)
     assert one == SIZE * SIZE * 3 * 4 + 8 + 2 * 3 * 4  # float pixels, int64 label, mean and std
@@ -187,7 +188,7 @@ def test_the_cache_is_used_only_when_the_examples_fit(transform_output):
 def test_later_passes_read_the_cache_not_the_files(data, transform_output, tmp_path):
     import shutil
 
-    from components import input_pipeline
+    from components.trainer import input_pipeline
 
     files = [str(shutil.copy(data / "eval" / "data.gz", tmp_path / "data.gz"))]
     cached = input_pipeline.make_dataset(files, transform_output, 4, training=False)
@@ -201,7 +202,7 @@ def test_later_passes_read_the_cache_not_the_files(data, transform_output, tmp_p
 
 
 def test_model_cache_mb_zero_turns_the_cache_off(data, monkeypatch):
-    from components import input_pipeline
+    from components.trainer import input_pipeline
 
     budgets = []
     original = input_pipeline.make_dataset

@@ -22,10 +22,10 @@ from google.cloud.aiplatform_v1.types import pipeline_service, schedule_service
 from google.cloud.aiplatform_v1.types import schedule as gca_schedule
 from google.protobuf import json_format
 
-from pipeline import vertex
-from pipeline.cli import main
+from pipeline.runners import vertex
+from pipeline.cli.main import main
 from pipeline.config import load_config
-from pipeline.kubeflow import compile_pipeline
+from pipeline.runners.kubeflow import compile_pipeline
 
 PROJECT, REGION = "flowers-test", "europe-west4"
 PARENT = f"projects/{PROJECT}/locations/{REGION}"

@@ -37,7 +37,7 @@ import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pipeline.data.records import (
+from pipeline.data.shards import (
     SHARD_PREFIX,
     DataError,
     example_bytes,

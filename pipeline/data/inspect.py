@@ -4,7 +4,7 @@ Use it before training on shards from elsewhere, or after writing new ones:
 it counts records per shard and per class, tallies image sizes (from the
 decoded JPEG and from the ``size`` feature), checks that the COUNT in each
 ``flowersNN-COUNT.tfrec`` name is the real count, and lists every record that
-breaks the format (see ``records.parse_record``) and every file that cannot be
+breaks the format (see ``components.record_format.parse_record``) and every file that cannot be
 read to the end (truncated or corrupted), instead of stopping at the first.
 
 (This module shares its name with Python's ``inspect``; import it as
@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 import tensorflow as tf
 
-from pipeline.data.records import DataError, parse_record, parse_shard_filename
+from components.record_format import parse_record
+from pipeline.data.shards import DataError, parse_shard_filename
 from schema import LABELS
 
 NO_VALID_CLASS = "(no valid class)"

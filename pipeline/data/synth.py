@@ -406,7 +406,7 @@ def synthetic_jpeg(seed: int, index: int, class_id: int, size: int = 192) -> byt
 
 def synthetic_records(images: int, seed: int, size: int = 192):
     """Yield serialized records of ``images`` synthetic flowers, in order."""
-    from pipeline.data.records import example_bytes  # TensorFlow is only needed here
+    from pipeline.data.shards import example_bytes  # TensorFlow is only needed here
 
     for index, class_id in enumerate(synthetic_class_ids(images, seed).tolist()):
         yield example_bytes(synthetic_jpeg(seed, index, class_id, size), class_id, size, size)
@@ -420,7 +420,7 @@ def write_synthetic_shards(out_dir: str, images: int, shards: int, seed: int, si
     2-core machine (process start-up and passing JPEGs back cost more than
     the drawing they share).
     """
-    from pipeline.data.records import write_shards
+    from pipeline.data.shards import write_shards
 
     if images < 1:
         raise ValueError(f"images must be at least 1, got {images}")

@@ -17,8 +17,8 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline.cli_config import EXIT_ERROR, EXIT_OK, add_config_options, config_from_args, positive_int, print_error
-from pipeline.cli_config import EXIT_PROBLEMS as EXIT_REFUSED
+from pipeline.cli.options import EXIT_ERROR, EXIT_OK, add_config_options, config_from_args, positive_int, print_error
+from pipeline.cli.options import EXIT_PROBLEMS as EXIT_REFUSED
 
 PREDICT_EPILOG = """\
 DIR is a model version (the folder holding saved_model.pb) or a serving
@@ -113,8 +113,8 @@ def _locations(args: argparse.Namespace) -> tuple[Path, Path]:
 
 
 def command_predict(args: argparse.Namespace) -> int:
-    from pipeline.predict import format_predictions, predict_files  # heavy: TensorFlow
-    from pipeline.pushed_versions import ServingDirError
+    from pipeline.serving.predict import format_predictions, predict_files  # heavy: TensorFlow
+    from pipeline.serving.versions import ServingDirError
 
     try:
         report = predict_files(Path(args.model_dir), [Path(p) for p in args.images], args.top_k, args.batch_size)
@@ -133,7 +133,7 @@ def command_predict(args: argparse.Namespace) -> int:
 
 
 def command_models_list(args: argparse.Namespace) -> int:
-    from pipeline.served_models import format_served_models, list_served_models
+    from pipeline.serving.served_models import format_served_models, list_served_models
 
     serving_dir, metadata_path = _locations(args)
     if not serving_dir.is_dir():
@@ -147,14 +147,14 @@ def command_models_list(args: argparse.Namespace) -> int:
 
 
 def _report_recovery(target: Path) -> None:
-    from pipeline import promotion
+    from pipeline.serving import promotion
 
     for sentence in promotion.recover(target):
         print(f"{target}: {sentence}")
 
 
 def command_models_promote(args: argparse.Namespace) -> int:
-    from pipeline import promotion
+    from pipeline.serving import promotion
 
     serving_dir, metadata_path = _locations(args)
     target = Path(args.to).expanduser()
@@ -172,7 +172,7 @@ def command_models_promote(args: argparse.Namespace) -> int:
 
 
 def command_models_rollback(args: argparse.Namespace) -> int:
-    from pipeline import promotion
+    from pipeline.serving import promotion
 
     target = Path(args.to).expanduser()
     try:

@@ -22,7 +22,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from components import input_pipeline, learning_rate, models, signatures, strategy
+from components.trainer import input_pipeline, learning_rate, models, signatures, strategy
 
 HISTORY_FILE = "history.json"
 # One log line per epoch; the local runner's progress display shows these.

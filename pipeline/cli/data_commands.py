@@ -3,7 +3,7 @@
 The project's main CLI mounts it with ``add_data_commands(subparsers)`` and
 runs ``args.func(args)``, which returns the exit code. Standalone::
 
-    python -m pipeline.data.cli data inspect 'runs/shards/*.tfrec'
+    python -m pipeline.cli.data_commands data inspect 'runs/shards/*.tfrec'
 
 Heavy libraries (TensorFlow, Beam) are imported only when a command runs, so
 ``--help`` stays fast.
@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # google-api-core (pulled in by Beam) warns about Python 3.10 on every import: noise for users.
 warnings.filterwarnings("ignore", message="You are using a non-supported Python version", category=FutureWarning)
 
-from pipeline.cli_config import EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS, positive_int, print_error  # noqa: E402
+from pipeline.cli.options import EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS, positive_int, print_error  # noqa: E402
 
 DATA_EPILOG = """\
 examples:
@@ -84,7 +84,7 @@ def _run_reporting_errors(command, args: argparse.Namespace) -> int:
     """Run a command; turn expected failures (bad data, unreadable paths) into ``error: ...``."""
     import tensorflow as tf
 
-    from pipeline.data.records import DataError
+    from pipeline.data.shards import DataError
 
     try:
         return command(args)
@@ -198,8 +198,8 @@ def add_data_commands(subparsers) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point: ``python -m pipeline.data.cli data ...``."""
-    parser = argparse.ArgumentParser(prog="python -m pipeline.data.cli", description="Flower data tools.")
+    """Standalone entry point: ``python -m pipeline.cli.data_commands data ...``."""
+    parser = argparse.ArgumentParser(prog="python -m pipeline.cli.data_commands", description="Flower data tools.")
     add_data_commands(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
     args = parser.parse_args(argv)
     return args.func(args)

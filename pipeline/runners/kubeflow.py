@@ -29,7 +29,7 @@ from tfx import v1 as tfx
 
 from pipeline import dag, vertex_specs
 from pipeline.config import Config
-from pipeline.data_source import split_glob
+from pipeline.data.source import split_glob
 
 
 def vertex_pipeline(config: Config) -> tfx.dsl.Pipeline:

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from pipeline.config import Config
 from pipeline.dag import DataLocation
-from pipeline.data.records import DataError
+from pipeline.data.shards import DataError
 from pipeline.data.synth import write_synthetic_shards
 
 _WILDCARDS = set("*?[")

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from pipeline import vertex_specs
-from pipeline.cli_config import EXIT_ERROR, add_config_options, config_from_args
+from pipeline.cli.options import EXIT_ERROR, add_config_options, config_from_args
 from pipeline.vertex_specs import check_spec_path
 
 EXIT_CLOUD_FAILED = 1
@@ -162,7 +162,7 @@ def describe_compiled(config, spec: Path) -> str:
 
 def command_compile(args: argparse.Namespace) -> int:
     config = _config(args, compiling=True)
-    from pipeline.kubeflow import compile_pipeline  # slow: TFX, TensorFlow
+    from pipeline.runners.kubeflow import compile_pipeline  # slow: TFX, TensorFlow
 
     spec = compile_pipeline(config, args.out)
     print(describe_compiled(config, spec), end="")
@@ -174,7 +174,7 @@ def _with_spec(args: argparse.Namespace, config, use) -> int:
     """Calls ``use(spec_path)`` with --spec, or with a spec compiled now from ``config``."""
     if args.spec:
         return use(args.spec)
-    from pipeline.kubeflow import compile_pipeline  # heavy: TFX, TensorFlow
+    from pipeline.runners.kubeflow import compile_pipeline  # heavy: TFX, TensorFlow
 
     print("Compiling the pipeline from the configuration ...", flush=True)
     with tempfile.TemporaryDirectory(prefix="flowers-tfx-") as folder:
@@ -184,7 +184,7 @@ def _with_spec(args: argparse.Namespace, config, use) -> int:
 @_reporting_cloud_errors
 def command_submit(args: argparse.Namespace) -> int:
     config = _config(args, compiling=not args.spec)
-    from pipeline import vertex  # slow: the Vertex AI SDK
+    from pipeline.runners import vertex  # slow: the Vertex AI SDK
 
     def submit(spec: str) -> int:
         job = vertex.submit(config, spec)
@@ -198,7 +198,7 @@ def command_submit(args: argparse.Namespace) -> int:
 @_reporting_cloud_errors
 def command_schedule_create(args: argparse.Namespace) -> int:
     config = _config(args, compiling=not args.spec)
-    from pipeline import vertex  # slow: the Vertex AI SDK
+    from pipeline.runners import vertex  # slow: the Vertex AI SDK
 
     name = args.name or config.run.pipeline_name
     vertex.check_cron(args.cron)  # before a compile that takes a while
@@ -221,7 +221,7 @@ def _time(timestamp) -> str:
 @_reporting_cloud_errors
 def command_schedule_list(args: argparse.Namespace) -> int:
     config = _config(args)
-    from pipeline import vertex  # slow: the Vertex AI SDK
+    from pipeline.runners import vertex  # slow: the Vertex AI SDK
 
     schedules = vertex.list_schedules(config)
     if not schedules:
@@ -247,7 +247,7 @@ def command_schedule_list(args: argparse.Namespace) -> int:
 @_reporting_cloud_errors
 def command_schedule_delete(args: argparse.Namespace) -> int:
     config = _config(args)
-    from pipeline import vertex  # slow: the Vertex AI SDK
+    from pipeline.runners import vertex  # slow: the Vertex AI SDK
 
     for name in vertex.delete_schedules(config, args.name or config.run.pipeline_name):
         print(f"Deleted {name}")

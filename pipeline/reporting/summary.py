@@ -18,11 +18,11 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 import schema
 from components import features
 from components.anomalies_gate import read_anomalies
-from components.pusher_executor import ALREADY_SERVING_KEY
+from components.pusher import ALREADY_SERVING_KEY
 from components.screened_example_gen import QUARANTINE_DIR, QUARANTINED_KEY, SCREENED_KEY
-from components.trainer import HISTORY_FILE
+from components.trainer.training import HISTORY_FILE
 from pipeline import dag
-from pipeline.run_outputs import Artifact, ExecutionArtifacts
+from pipeline.reporting.run_outputs import Artifact, ExecutionArtifacts
 
 STATS_FILE = "FeatureStats.pb"
 

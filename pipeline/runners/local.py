@@ -26,7 +26,10 @@ from tfx.orchestration import metadata
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from pipeline import config as config_lib
-from pipeline import dag, data_source, progress, report, run_outputs, summary as summary_lib
+from pipeline import dag
+from pipeline.data import source as data_source
+from pipeline.runners import progress
+from pipeline.reporting import report, run_outputs, summary as summary_lib
 from pipeline.config import Config
 
 

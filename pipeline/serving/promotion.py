@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from pipeline import pushed_versions
+from pipeline.serving import versions as pushed_versions
 
 PREVIOUS_DIR = ".previous"
 ROLLED_BACK_DIR = ".rolled-back"
@@ -302,7 +302,7 @@ def check_blessed(version_dir: Path, metadata_path: Path | None) -> dict:
     if verdict is False:
         raise PromotionRefused(f"{blessing_uri}: the Evaluator did not bless version {version_dir.name} (NOT_BLESSED)")
     if metadata_path is not None and metadata_path.is_file():
-        from pipeline.model_lineage import LineageReader  # ML Metadata, only when there is a store
+        from pipeline.serving.lineage import LineageReader  # ML Metadata, only when there is a store
 
         blessing = LineageReader.open(metadata_path).blessing(blessing_uri)
         if blessing is not None and not blessing.blessed:

@@ -21,23 +21,14 @@ reader can size an epoch from the file names alone.
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from collections.abc import Iterable, Sequence
 
 import tensorflow as tf
-from google.protobuf.message import DecodeError
-from PIL import Image, UnidentifiedImageError
 
+from components import features
 from schema import LABELS
-
-IMAGE_KEY = "image"
-CLASS_KEY = "class"
-LABEL_KEY = "label"
-SIZE_KEY = "size"
-ONE_HOT_KEY = "one_hot_class"
-FEATURE_KEYS = (IMAGE_KEY, CLASS_KEY, LABEL_KEY, SIZE_KEY, ONE_HOT_KEY)
 
 SHARD_PREFIX = "flowers"
 SHARD_SUFFIX = ".tfrec"
@@ -106,11 +97,11 @@ def make_example(jpeg_bytes: bytes, class_id: int, height: int, width: int) -> t
     return tf.train.Example(
         features=tf.train.Features(
             feature={
-                IMAGE_KEY: _bytes_feature([jpeg_bytes]),
-                CLASS_KEY: _int64_feature([class_id]),
-                LABEL_KEY: _bytes_feature([LABELS[class_id].encode("utf-8")]),
-                SIZE_KEY: _int64_feature([height, width]),
-                ONE_HOT_KEY: _float_feature(one_hot),
+                features.IMAGE: _bytes_feature([jpeg_bytes]),
+                features.LABEL: _int64_feature([class_id]),
+                features.CLASS_NAME: _bytes_feature([LABELS[class_id].encode("utf-8")]),
+                features.SIZE: _int64_feature([height, width]),
+                features.ONE_HOT: _float_feature(one_hot),
             }
         )
     )
@@ -180,114 +171,3 @@ def write_shards(
             tf.io.gfile.remove(path)
         raise
     return paths
-
-
-# --------------------------------------------------------------------------- reading
-
-
-def _values(example: tf.train.Example, key: str, kind: str, problems: list[str]) -> list | None:
-    """The values of feature ``key`` (None when absent); a wrong list type is a problem."""
-    features = example.features.feature
-    if key not in features:
-        return None
-    found = features[key].WhichOneof("kind")
-    if found != kind:
-        problems.append(f"{key} has type {found or 'none (empty feature)'}, expected {kind}")
-        return None
-    return list(getattr(features[key], kind).value)
-
-
-def _check_image(image: bytes, size: list[int] | None, problems: list[str]) -> tuple[int, int] | None:
-    """Decode the image fully; append what is wrong to ``problems``; return (height, width)."""
-    try:
-        with Image.open(io.BytesIO(image)) as picture:
-            picture.load()
-            image_format, mode = picture.format, picture.mode
-            width, height = picture.size
-    except UnidentifiedImageError:
-        problems.append("image does not decode: not an image format Pillow can read")
-        return None
-    except Exception as error:  # Pillow raises OSError, SyntaxError, ValueError... for damaged data
-        problems.append(f"image does not decode: {error}")
-        return None
-    if image_format != "JPEG":
-        problems.append(f"image is {image_format}, expected JPEG")
-    if mode != "RGB":
-        problems.append(f"image mode is {mode}, expected RGB")
-    if size is not None and len(size) == 2 and list(size) != [height, width]:
-        problems.append(f"size {list(size)} does not match the image's [height, width] [{height}, {width}]")
-    return height, width
-
-
-def parse_record(serialized: bytes, check_image: bool = True) -> dict:
-    """Read one serialized record and say everything that is wrong with it.
-
-    ``image`` and ``class`` are required; ``label``, ``size`` and
-    ``one_hot_class`` may be absent (as in ``schema/schema.pbtxt``: the
-    pipeline only needs the first two) but must agree with the rest when
-    present.
-    Returns a dict with the feature values (None when a feature is missing or
-    has the wrong type): ``image`` (bytes), ``class`` (int), ``label`` (str),
-    ``size`` (list of int), ``one_hot_class`` (list of float); plus
-    ``image_size`` ((height, width) from decoding the JPEG, None if not
-    decoded) and ``problems``, a list of readable sentences, empty for a good
-    record. With ``check_image=False`` the JPEG is not decoded (faster).
-    """
-    parsed = {key: None for key in FEATURE_KEYS}
-    parsed["image_size"] = None
-    problems: list[str] = []
-    parsed["problems"] = problems
-    try:
-        example = tf.train.Example.FromString(serialized)
-    except DecodeError as error:
-        problems.append(f"not a tf.train.Example: {error}")
-        return parsed
-
-    for required in (IMAGE_KEY, CLASS_KEY):
-        if required not in example.features.feature:
-            problems.append(f"{required} missing")
-    images = _values(example, IMAGE_KEY, "bytes_list", problems)
-    classes = _values(example, CLASS_KEY, "int64_list", problems)
-    labels = _values(example, LABEL_KEY, "bytes_list", problems)
-    size = _values(example, SIZE_KEY, "int64_list", problems)
-    one_hot = _values(example, ONE_HOT_KEY, "float_list", problems)
-
-    if images is not None and (len(images) != 1 or not images[0]):
-        problems.append(f"image has {len(images)} values, expected one non-empty JPEG")
-    elif images is not None:
-        parsed[IMAGE_KEY] = images[0]
-
-    class_id = None
-    if classes is not None and len(classes) != 1:
-        problems.append(f"class has {len(classes)} values, expected 1")
-    elif classes is None:
-        pass
-    elif not 0 <= classes[0] < len(LABELS):
-        problems.append(f"class {classes[0]} out of range 0..{len(LABELS) - 1}")
-        parsed[CLASS_KEY] = classes[0]
-    else:
-        class_id = parsed[CLASS_KEY] = classes[0]
-
-    if labels is not None and len(labels) != 1:
-        problems.append(f"label has {len(labels)} values, expected 1")
-    elif labels is not None:
-        label = parsed[LABEL_KEY] = labels[0].decode("utf-8", errors="replace")
-        if class_id is not None and label != LABELS[class_id]:
-            problems.append(f"label {label!r} does not match class {class_id} ({LABELS[class_id]!r})")
-
-    if size is not None:
-        parsed[SIZE_KEY] = size
-        if len(size) != 2:
-            problems.append(f"size has {len(size)} values, expected 2 ([height, width])")
-
-    if one_hot is not None:
-        parsed[ONE_HOT_KEY] = one_hot
-        expected = [1.0 if i == class_id else 0.0 for i in range(len(LABELS))]
-        if len(one_hot) != len(LABELS):
-            problems.append(f"one_hot_class has {len(one_hot)} values, expected {len(LABELS)}")
-        elif class_id is not None and one_hot != expected:
-            problems.append(f"one_hot_class {one_hot} does not match class {class_id}")
-
-    if check_image and parsed[IMAGE_KEY] is not None:
-        parsed["image_size"] = _check_image(parsed[IMAGE_KEY], size, problems)
-    return parsed

@@ -18,8 +18,8 @@ from pathlib import Path
 import tensorflow as tf
 
 import schema
-from components import signatures
-from pipeline.pushed_versions import find_saved_model
+from components.trainer import signatures
+from pipeline.serving.versions import find_saved_model
 
 DEFAULT_BATCH_SIZE = 32
 

@@ -24,11 +24,11 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
 warnings.filterwarnings("ignore", message="You are using a non-supported Python version", category=FutureWarning)
 
-from pipeline.cli_config import EXIT_ERROR, add_config_options, config_from_args  # noqa: E402
+from pipeline.cli.options import EXIT_ERROR, add_config_options, config_from_args  # noqa: E402
 from pipeline.config import ConfigError, to_toml, valid_keys  # noqa: E402
-from pipeline.data.cli import add_data_commands  # noqa: E402
-from pipeline.models_cli import add_model_commands  # noqa: E402
-from pipeline.vertex_cli import add_vertex_commands  # noqa: E402
+from pipeline.cli.data_commands import add_data_commands  # noqa: E402
+from pipeline.cli.model_commands import add_model_commands  # noqa: E402
+from pipeline.cli.vertex_commands import add_vertex_commands  # noqa: E402
 
 DESCRIPTION = """\
 Train, gate and push a flower-photo classifier with a TFX pipeline.
@@ -76,8 +76,8 @@ arguments, configuration or data.
 
 def command_run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    from pipeline.data.records import DataError
-    from pipeline.local_runner import WorkDirLocked, run_local  # heavy: TFX, TensorFlow, Beam
+    from pipeline.data.shards import DataError
+    from pipeline.runners.local import WorkDirLocked, run_local  # heavy: TFX, TensorFlow, Beam
 
     try:
         result = run_local(config)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pipeline import pushed_versions
-from pipeline.model_lineage import LineageReader, LineageUnavailable, ModelLineage
+from pipeline.serving import versions as pushed_versions
+from pipeline.serving.lineage import LineageReader, LineageUnavailable, ModelLineage
 
 
 @dataclass
@@ -47,9 +47,9 @@ class ServedModel:
 
 def read_metrics(lineage: ModelLineage) -> Metrics:
     """Accuracy, example count and per-class accuracy from the TFMA result."""
-    from pipeline import summary  # heavy: TensorFlow Model Analysis
+    from pipeline.reporting import summary  # heavy: TensorFlow Model Analysis
     from pipeline.config import GateConfig
-    from pipeline.run_outputs import Artifact
+    from pipeline.reporting.run_outputs import Artifact
 
     blessing = Artifact(id=0, uri=lineage.blessing_uri or "", type_name="ModelBlessing",
                         properties={"blessed": int(bool(lineage.blessed))})

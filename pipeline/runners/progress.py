@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
-from components.trainer import EPOCH_LOG_FORMAT
+from components.trainer.training import EPOCH_LOG_FORMAT
 
 # Friendlier names for the progress lines.
 _TITLES = {

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-# Must match components.pusher_executor.PUSH_MANIFEST (a test checks it); not
+# Must match components.pusher.PUSH_MANIFEST (a test checks it); not
 # imported from there because that module loads TFX.
 MANIFEST_PATH = Path("assets.extra") / "push.json"
 SAVED_MODEL_FILE = "saved_model.pb"
