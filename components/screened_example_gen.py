@@ -35,6 +35,8 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from components.common import tf_error_text
+
 from components.record_format import parse_record
 
 QUARANTINE_DIR = "quarantine"
@@ -73,14 +75,8 @@ def record_problems(serialized: bytes) -> list[str]:
         try:
             tf.io.decode_image(parsed["image"], channels=3, expand_animations=False)
         except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
-            problems.append(f"image does not decode: {_plain(error.message)}")
+            problems.append(f"image does not decode: {tf_error_text(error.message)}")
     return problems
-
-
-def _plain(message: str) -> str:
-    """TensorFlow's error text without its ``{{function_node ...}}`` and ``[Op:...]`` decorations."""
-    message = re.sub(r"\{\{.*?\}\}\s*", "", message.splitlines()[0])
-    return re.sub(r"\s*\[Op:\w+\]", "", message).strip()
 
 
 class ScreenShard(beam.DoFn):
@@ -103,7 +99,7 @@ class ScreenShard(beam.DoFn):
                 {
                     "shard": path,
                     "index": index + 1,
-                    "reasons": [f"file is truncated or corrupted after record {index}: {_plain(error.message)}"],
+                    "reasons": [f"file is truncated or corrupted after record {index}: {tf_error_text(error.message)}"],
                     "file_damaged": True,
                 },
             )

@@ -13,6 +13,7 @@ and, where there is a fixed set, the valid choices.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -20,13 +21,16 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
+from pipeline.errors import FlowersError
+from components.trainer.choices import LR_SCHEDULES, MODEL_NAMES, OPTIMIZERS, PRECISIONS, STRATEGIES
+
 ENV_PREFIX = "FLOWERS_TFX__"
 
-MODEL_NAMES = ("dense", "convnet", "squeezenet", "mobilenetv2", "xception")
 
-
-class ConfigError(ValueError):
+class ConfigError(FlowersError, ValueError):
     """A configuration key or value that cannot be used."""
+
+    label = "configuration: "
 
 
 @dataclasses.dataclass
@@ -58,16 +62,16 @@ class ModelConfig:
     ``components/recipes.py``): the codelabs' values for that model.
     """
 
-    name: Literal["dense", "convnet", "squeezenet", "mobilenetv2", "xception"] = "convnet"
+    name: Literal[MODEL_NAMES] = "convnet"
     # Images are resized to image_size x image_size inside the transform graph.
     image_size: int | None = None
     epochs: int | None = None
     # Per replica; the global batch is this times the number of replicas.
     batch_size: int | None = None
-    optimizer: Literal["adam", "adamw", "sgd", "momentum", "nesterov"] | None = None
+    optimizer: Literal[OPTIMIZERS] | None = None
     # The peak learning rate (after any ramp-up).
     learning_rate: float | None = None
-    lr_schedule: Literal["constant", "exponential", "ramp", "cosine"] | None = None
+    lr_schedule: Literal[LR_SCHEDULES] | None = None
     # exponential and ramp: the rate is multiplied by this after every epoch.
     lr_decay: float | None = None
     # ramp: epochs of linear ramp-up from lr_min to learning_rate.
@@ -86,9 +90,9 @@ class ModelConfig:
     fine_tune_learning_rate: float | None = None
     # Pretrained weights: "imagenet" (downloaded by Keras) or a local .h5 file.
     weights: str = "imagenet"
-    strategy: Literal["auto", "tpu", "mirrored", "default"] = "auto"
+    strategy: Literal[STRATEGIES] = "auto"
     # auto: bfloat16 on TPU, float32 elsewhere.
-    mixed_precision: Literal["auto", "off", "bfloat16", "mixed_float16"] = "auto"
+    mixed_precision: Literal[PRECISIONS] = "auto"
     seed: int = 42
     # The Trainer keeps each split's transformed examples in memory, so only
     # the first epoch decodes and resizes, when they take at most this many
@@ -402,6 +406,17 @@ def load_config(
     for key, value in (overrides or {}).items():
         set_value(config, key, value)
     return config
+
+
+def with_recipe(config: Config) -> Config:
+    """A copy of ``config`` whose ``[model]`` settings left at ``auto`` hold
+    the values the chosen model's recipe gives them: what a run really uses."""
+    from components.trainer import recipes  # plain data, no TensorFlow
+
+    resolved = copy.deepcopy(config)
+    for key, value in recipes.resolve(dataclasses.asdict(config.model)).items():
+        setattr(resolved.model, key, value)
+    return resolved
 
 
 def to_toml(config: Config) -> str:

@@ -36,11 +36,11 @@ from tfx.types import Channel, standard_artifacts
 
 import schema
 from components import features, pusher as pusher_executor
-from components.trainer import recipes, signatures
+from components.trainer import signatures
 from components.anomalies_gate import AnomaliesGate
 from components.screened_example_gen import ScreenedImportExampleGen
 from pipeline import vertex_specs
-from pipeline.config import Config
+from pipeline.config import Config, with_recipe
 
 PREPROCESSING_FN = "components.preprocessing.preprocessing_fn"
 RUN_FN = "components.trainer.training.run_fn"
@@ -119,7 +119,7 @@ def eval_config(config: Config) -> tfma.EvalConfig:
 
 def model_settings(config: Config) -> dict:
     """The [model] section with every ``auto`` value taken from the model's recipe."""
-    return recipes.resolve(asdict(config.model))
+    return asdict(with_recipe(config).model)
 
 
 def trainer_custom_config(config: Config) -> dict:

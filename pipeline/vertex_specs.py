@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 
 from pipeline.config import Config, ConfigError, VertexConfig
+from pipeline.errors import FlowersError
 
 # Where the Dockerfile puts the project inside the image. The compiled spec
 # names files by their path in the container, not on the compiling machine.
@@ -43,7 +44,7 @@ def check_spec_path(path) -> str:
     return path
 
 
-class VertexError(RuntimeError):
+class VertexError(FlowersError):
     """Something to fix before Vertex AI can be used (not a configuration key:
     credentials, a spec file, a schedule); the message says what."""
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-SCHEDULES = ("constant", "exponential", "ramp", "cosine")
+from components.trainer.choices import LR_SCHEDULES
 
 
 def schedule(
@@ -38,4 +38,4 @@ def schedule(
         return ramp
     if name == "cosine":
         return lambda epoch: minimum + 0.5 * (peak - minimum) * (1 + math.cos(math.pi * epoch / max(1, epochs)))
-    raise ValueError(f"unknown learning-rate schedule {name!r}; choose one of: {', '.join(SCHEDULES)}")
+    raise ValueError(f"unknown learning-rate schedule {name!r}; choose one of: {', '.join(LR_SCHEDULES)}")

@@ -15,6 +15,8 @@ import numpy as np
 import tf_keras as keras
 from tf_keras import layers
 
+from components.trainer.choices import MODEL_NAMES, PRETRAINED_MODELS, check
+
 # The pretrained part of the transfer-learning models, found by this name
 # when the Trainer unfreezes it for fine-tuning.
 PRETRAINED_BASE = "pretrained_base"
@@ -166,6 +168,7 @@ def xception(
     return keras.Model(inputs, _softmax(num_classes)(x), name="xception")
 
 
+# One builder per name of choices.MODEL_NAMES (a test checks they agree).
 BUILDERS = {
     "dense": dense,
     "convnet": convnet,
@@ -175,17 +178,13 @@ BUILDERS = {
 }
 
 
-PRETRAINED = ("mobilenetv2", "xception")
-
-
 def build_model(
     name: str, image_size: int, num_classes: int, dropout: float = 0.0, weights: str = "imagenet",
     pixel_stats: tuple | None = None,
 ) -> keras.Model:
     """``pixel_stats``: the Transform's (mean, std) per channel, for the
     pretrained models' input layer (see :func:`imagenet_inputs`)."""
-    if name not in BUILDERS:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(BUILDERS)}")
-    if name in PRETRAINED:
+    check("model", name, MODEL_NAMES)
+    if name in PRETRAINED_MODELS:
         return BUILDERS[name](image_size, num_classes, dropout=dropout, weights=weights, pixel_stats=pixel_stats)
     return BUILDERS[name](image_size, num_classes, dropout=dropout, weights=weights)

@@ -8,6 +8,8 @@ setting can still be overridden.
 
 from __future__ import annotations
 
+from components.trainer.choices import MODEL_NAMES, check
+
 # Values every recipe starts from.
 _COMMON = {
     "image_size": 192,
@@ -28,6 +30,7 @@ _COMMON = {
     "fine_tune_learning_rate": 1e-5,
 }
 
+# One recipe per name of choices.MODEL_NAMES (a test checks they agree).
 RECIPES: dict[str, dict] = {
     # A baseline that shows why convolutions matter; no augmentation.
     "dense": {"image_size": 64, "epochs": 10, "augment": False},
@@ -72,7 +75,6 @@ RECIPES: dict[str, dict] = {
 def resolve(settings: dict) -> dict:
     """The [model] settings with every ``None`` (auto) replaced by the recipe's value."""
     name = settings["name"]
-    if name not in RECIPES:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(RECIPES)}")
+    check("model", name, MODEL_NAMES)
     recipe = {**_COMMON, **RECIPES[name]}
     return {key: recipe.get(key) if value is None else value for key, value in settings.items()}

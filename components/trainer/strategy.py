@@ -15,7 +15,8 @@ from typing import Callable, Optional
 import tensorflow as tf
 import tf_keras as keras
 
-STRATEGIES = ("auto", "tpu", "mirrored", "default")
+from components.trainer.choices import STRATEGIES, check
+
 
 
 def _resolve_tpu() -> Optional[tf.distribute.cluster_resolver.TPUClusterResolver]:
@@ -38,8 +39,7 @@ def choose_strategy(
 ) -> tf.distribute.Strategy:
     """The strategy for ``preference``; ``resolve_tpu`` and ``gpu_count`` are
     parameters so that tests can pretend a TPU or GPUs are there."""
-    if preference not in STRATEGIES:
-        raise ValueError(f"unknown strategy {preference!r}; choose one of: {', '.join(STRATEGIES)}")
+    check("strategy", preference, STRATEGIES)
     chosen = None
     if preference in ("auto", "tpu"):
         resolver = resolve_tpu()

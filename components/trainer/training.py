@@ -22,7 +22,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from components.trainer import input_pipeline, learning_rate, models, signatures, strategy
+from components.trainer import choices, input_pipeline, learning_rate, models, signatures, strategy
 
 HISTORY_FILE = "history.json"
 # One log line per epoch; the local runner's progress display shows these.
@@ -55,7 +55,7 @@ def make_optimizer(name: str, rate: float, weight_decay: float) -> keras.optimiz
     if name in ("sgd", "momentum", "nesterov"):
         momentum = 0.0 if name == "sgd" else 0.9
         return keras.optimizers.SGD(rate, momentum=momentum, nesterov=name == "nesterov", weight_decay=decay)
-    raise ValueError(f"unknown optimizer {name!r}; choose one of: adam, adamw, sgd, momentum, nesterov")
+    raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(choices.OPTIMIZERS)}")
 
 
 def make_loss(label_smoothing: float, num_classes: int):

@@ -12,7 +12,6 @@ Heavy libraries (TensorFlow, Beam) are imported only when a command runs, so
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import sys
@@ -22,7 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # google-api-core (pulled in by Beam) warns about Python 3.10 on every import: noise for users.
 warnings.filterwarnings("ignore", message="You are using a non-supported Python version", category=FutureWarning)
 
-from pipeline.cli.options import EXIT_ERROR, EXIT_OK, EXIT_PROBLEMS, positive_int, print_error  # noqa: E402
+from pipeline.cli.options import positive_int  # noqa: E402
+from pipeline.errors import EXIT_OK, EXIT_PROBLEMS, FlowersError  # noqa: E402
 
 DATA_EPILOG = """\
 examples:
@@ -80,20 +80,6 @@ examples:
 """
 
 
-def _run_reporting_errors(command, args: argparse.Namespace) -> int:
-    """Run a command; turn expected failures (bad data, unreadable paths) into ``error: ...``."""
-    import tensorflow as tf
-
-    from pipeline.data.shards import DataError
-
-    try:
-        return command(args)
-    except (DataError, ValueError, OSError) as error:
-        return print_error(str(error))
-    except tf.errors.OpError as error:
-        return print_error(error.message)
-
-
 # --------------------------------------------------------------------------- commands
 
 
@@ -109,7 +95,7 @@ def _convert(args: argparse.Namespace) -> int:
     from pipeline.data.convert import convert_folder
 
     if args.beam_args and not args.beam_args[0].startswith("-"):
-        return print_error(
+        raise FlowersError(
             f"unexpected argument {args.beam_args[0]!r}; Apache Beam options go after -- "
             "and look like --runner=DataflowRunner"
         )
@@ -160,7 +146,7 @@ def add_data_commands(subparsers) -> argparse.ArgumentParser:
     synth.add_argument("--shards", required=True, type=positive_int, metavar="K", help="number of shard files")
     synth.add_argument("--seed", required=True, type=int, metavar="S", help="random seed; same seed, same bytes")
     synth.add_argument("--size", type=positive_int, default=192, help="picture width and height (default 192)")
-    synth.set_defaults(func=functools.partial(_run_reporting_errors, _synth))
+    synth.set_defaults(func=_synth)
 
     convert = commands.add_parser(
         "convert",
@@ -182,7 +168,7 @@ def add_data_commands(subparsers) -> argparse.ArgumentParser:
         metavar="-- BEAM_OPTION",
         help="Apache Beam pipeline options, after -- (default: DirectRunner)",
     )
-    convert.set_defaults(func=functools.partial(_run_reporting_errors, _convert))
+    convert.set_defaults(func=_convert)
 
     inspect = commands.add_parser(
         "inspect",
@@ -193,7 +179,7 @@ def add_data_commands(subparsers) -> argparse.ArgumentParser:
     )
     inspect.add_argument("pattern", metavar="PATTERN", help="glob of shard files (local or gs://), or a folder")
     inspect.add_argument("--json", action="store_true", help="print the full report as JSON")
-    inspect.set_defaults(func=functools.partial(_run_reporting_errors, _inspect))
+    inspect.set_defaults(func=_inspect)
     return data
 
 
@@ -202,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.cli.data_commands", description="Flower data tools.")
     add_data_commands(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
     args = parser.parse_args(argv)
-    return args.func(args)
+    from pipeline.cli.main import run_command  # the one place errors become exit statuses
+
+    return run_command(args)
 
 
 if __name__ == "__main__":

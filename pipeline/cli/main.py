@@ -24,11 +24,12 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
 warnings.filterwarnings("ignore", message="You are using a non-supported Python version", category=FutureWarning)
 
-from pipeline.cli.options import EXIT_ERROR, add_config_options, config_from_args  # noqa: E402
-from pipeline.config import ConfigError, to_toml, valid_keys  # noqa: E402
+from pipeline.cli.options import add_config_options, config_from_args  # noqa: E402
+from pipeline.config import to_toml, valid_keys, with_recipe  # noqa: E402
 from pipeline.cli.data_commands import add_data_commands  # noqa: E402
 from pipeline.cli.model_commands import add_model_commands  # noqa: E402
 from pipeline.cli.vertex_commands import add_vertex_commands  # noqa: E402
+from pipeline.errors import EXIT_OK, EXIT_PROBLEMS, FlowersError, from_library  # noqa: E402
 
 DESCRIPTION = """\
 Train, gate and push a flower-photo classifier with a TFX pipeline.
@@ -76,19 +77,15 @@ arguments, configuration or data.
 
 def command_run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    from pipeline.data.shards import DataError
-    from pipeline.runners.local import WorkDirLocked, run_local  # heavy: TFX, TensorFlow, Beam
+    from pipeline.runners.local import run_local  # heavy: TFX, TensorFlow, Beam
 
-    try:
-        result = run_local(config)
-    except (DataError, WorkDirLocked) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    return 0 if result.succeeded else 1
+    result = run_local(config)
+    return EXIT_OK if result.succeeded else EXIT_PROBLEMS
 
 
 def command_config_show(args: argparse.Namespace) -> int:
-    print(to_toml(config_from_args(args)), end="")
+    config = config_from_args(args)
+    print(to_toml(with_recipe(config) if args.resolved else config), end="")
     return 0
 
 
@@ -122,7 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = commands.add_parser("config", help="show the configuration or its keys")
     config_commands = config.add_subparsers(dest="config_command", metavar="COMMAND", required=True)
-    show = config_commands.add_parser("show", help="print the effective configuration as TOML")
+    show = config_commands.add_parser(
+        "show",
+        help="print the effective configuration as TOML",
+        description="Print the configuration a run would use, as TOML that --config reads back.",
+    )
+    show.add_argument(
+        "--resolved", action="store_true",
+        help="replace each 'auto' model setting by the value the model's recipe gives it",
+    )
     add_config_options(show)
     show.set_defaults(func=command_config_show)
     keys = config_commands.add_parser("keys", help="list every configuration key")
@@ -134,17 +139,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def run_command(args: argparse.Namespace) -> int:
+    """Runs the parsed command; the one place where errors become exit statuses.
+
+    A FlowersError (or a library error a user can act on, see
+    ``pipeline.errors.from_library``) prints ``error: <message>`` and returns
+    its status; anything else is a bug and keeps its traceback.
+    """
     try:
         return args.func(args)
-    except ConfigError as error:
-        print(f"error: configuration: {error}", file=sys.stderr)
-        return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 - sorted just below
+        known = error if isinstance(error, FlowersError) else from_library(error)
+        if known is None:
+            raise
+        print(f"error: {known.label}{known}", file=sys.stderr)
+        return known.exit_status
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

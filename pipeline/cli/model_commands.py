@@ -17,8 +17,8 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline.cli.options import EXIT_ERROR, EXIT_OK, add_config_options, config_from_args, positive_int, print_error
-from pipeline.cli.options import EXIT_PROBLEMS as EXIT_REFUSED
+from pipeline.cli.options import add_config_options, config_from_args, positive_int
+from pipeline.errors import EXIT_OK, EXIT_PROBLEMS, FlowersError
 
 PREDICT_EPILOG = """\
 DIR is a model version (the folder holding saved_model.pb) or a serving
@@ -114,12 +114,8 @@ def _locations(args: argparse.Namespace) -> tuple[Path, Path]:
 
 def command_predict(args: argparse.Namespace) -> int:
     from pipeline.serving.predict import format_predictions, predict_files  # heavy: TensorFlow
-    from pipeline.serving.versions import ServingDirError
 
-    try:
-        report = predict_files(Path(args.model_dir), [Path(p) for p in args.images], args.top_k, args.batch_size)
-    except ServingDirError as error:
-        return print_error(str(error))
+    report = predict_files(Path(args.model_dir), [Path(p) for p in args.images], args.top_k, args.batch_size)
     if args.json:
         print(json.dumps([p.to_dict() for p in report.predictions], indent=2))
     else:
@@ -129,7 +125,7 @@ def command_predict(args: argparse.Namespace) -> int:
         print(f"error: {failure.file}: {failure.reason}", file=sys.stderr)
     if report.failures:
         print(f"{len(report.failures)} of {len(args.images)} file(s) not classified", file=sys.stderr)
-    return EXIT_OK if report.ok else EXIT_REFUSED
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
 def command_models_list(args: argparse.Namespace) -> int:
@@ -137,7 +133,7 @@ def command_models_list(args: argparse.Namespace) -> int:
 
     serving_dir, metadata_path = _locations(args)
     if not serving_dir.is_dir():
-        return print_error(f"{serving_dir}: no such serving directory (set --work-dir, --config or --serving-dir)")
+        raise FlowersError(f"{serving_dir}: no such serving directory (set --work-dir, --config or --serving-dir)")
     models = list_served_models(serving_dir, metadata_path)
     if args.json:
         print(json.dumps([m.to_dict() for m in models], indent=2))
@@ -158,13 +154,8 @@ def command_models_promote(args: argparse.Namespace) -> int:
 
     serving_dir, metadata_path = _locations(args)
     target = Path(args.to).expanduser()
-    try:
-        _report_recovery(target)
-        outcome = promotion.promote(serving_dir, args.version, target, metadata_path)
-    except promotion.PromotionError as error:
-        return print_error(str(error), error.exit_code)
-    except OSError as error:  # e.g. no permission on DIR: name the path
-        return print_error(f"{error.filename or target}: {error.strerror or error}")
+    _report_recovery(target)
+    outcome = promotion.promote(serving_dir, args.version, target, metadata_path)
     print(f"Promoted version {outcome.version} to {outcome.target}")
     if outcome.replaced is not None:
         print(f"  version {outcome.replaced} is kept in {outcome.kept_at} ('models rollback' restores it)")
@@ -175,13 +166,8 @@ def command_models_rollback(args: argparse.Namespace) -> int:
     from pipeline.serving import promotion
 
     target = Path(args.to).expanduser()
-    try:
-        _report_recovery(target)
-        outcome = promotion.rollback(target)
-    except promotion.PromotionError as error:
-        return print_error(str(error), error.exit_code)
-    except OSError as error:  # e.g. no permission on DIR: name the path
-        return print_error(f"{error.filename or target}: {error.strerror or error}")
+    _report_recovery(target)
+    outcome = promotion.rollback(target)
     print(f"Rolled {outcome.target} back to version {outcome.version}")
     if outcome.replaced is not None:
         print(f"  version {outcome.replaced} moved to {outcome.kept_at}")

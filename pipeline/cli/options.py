@@ -1,5 +1,5 @@
-"""What every ``flowers-tfx`` command shares: exit statuses, the error line,
-argument types, and the configuration options.
+"""What every ``flowers-tfx`` command shares: argument types and the
+configuration options. (Errors and exit statuses: ``pipeline/errors.py``.)
 
 ``--config FILE`` and ``--set KEY=VALUE`` (plus a command's own shortcuts such
 as ``--data`` or ``--epochs``) build the run's configuration in layers; see
@@ -9,20 +9,8 @@ as ``--data`` or ``--epochs``) build the run's configuration in layers; see
 from __future__ import annotations
 
 import argparse
-import sys
 
 from pipeline.config import Config, load_config, parse_assignment
-
-# Exit statuses: done, done but with problems (files skipped, a refusal), or
-# bad arguments, configuration or data.
-EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2
-
-
-def print_error(message: str, status: int = EXIT_ERROR) -> int:
-    """Prints ``error: message`` to stderr (no traceback) and returns ``status``."""
-    print(f"error: {message}", file=sys.stderr)
-    return status
-
 
 def positive_int(text: str) -> int:
     """An argparse type: a whole number of at least 1."""

@@ -12,15 +12,12 @@ Vertex AI SDK are imported only when a command runs, so ``--help`` is quick.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
 from pipeline import vertex_specs
-from pipeline.cli.options import EXIT_ERROR, add_config_options, config_from_args
+from pipeline.cli.options import add_config_options, config_from_args, positive_int
 from pipeline.vertex_specs import check_spec_path
-
-EXIT_CLOUD_FAILED = 1
 
 SETTINGS_NOTE = """\
 Google Cloud settings come from the [vertex] section of the configuration
@@ -85,16 +82,6 @@ def _spec_file(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _positive(text: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
-    return number
-
-
 def _config(args: argparse.Namespace, compiling: bool = False):
     """The configuration, checked for Vertex AI before the slow imports start."""
 
@@ -104,32 +91,6 @@ def _config(args: argparse.Namespace, compiling: bool = False):
     else:
         vertex_specs.require_cloud_settings(config.vertex)
     return config
-
-
-def _reporting_cloud_errors(command):
-    """Runs ``command(args)``; problems on the Google Cloud side become one line."""
-
-    def run(args: argparse.Namespace) -> int:
-        from google.api_core import exceptions as api_exceptions
-        from google.auth import exceptions as auth_exceptions
-
-        try:
-            return command(args)
-        except vertex_specs.VertexError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return EXIT_ERROR
-        except auth_exceptions.GoogleAuthError as error:
-            print(
-                f"error: Google Cloud credentials: {error}\n"
-                "  (run 'gcloud auth application-default login' to renew them)",
-                file=sys.stderr,
-            )
-            return EXIT_ERROR
-        except api_exceptions.GoogleAPIError as error:
-            print(f"error: Vertex AI refused the request: {error}", file=sys.stderr)
-            return EXIT_CLOUD_FAILED
-
-    return run
 
 
 def describe_compiled(config, spec: Path) -> str:
@@ -181,7 +142,6 @@ def _with_spec(args: argparse.Namespace, config, use) -> int:
         return use(str(compile_pipeline(config, Path(folder) / "pipeline.json")))
 
 
-@_reporting_cloud_errors
 def command_submit(args: argparse.Namespace) -> int:
     config = _config(args, compiling=not args.spec)
     from pipeline.runners import vertex  # slow: the Vertex AI SDK
@@ -195,7 +155,6 @@ def command_submit(args: argparse.Namespace) -> int:
     return _with_spec(args, config, submit)
 
 
-@_reporting_cloud_errors
 def command_schedule_create(args: argparse.Namespace) -> int:
     config = _config(args, compiling=not args.spec)
     from pipeline.runners import vertex  # slow: the Vertex AI SDK
@@ -218,7 +177,6 @@ def _time(timestamp) -> str:
     return timestamp.strftime("%Y-%m-%d %H:%M UTC") if timestamp else "-"
 
 
-@_reporting_cloud_errors
 def command_schedule_list(args: argparse.Namespace) -> int:
     config = _config(args)
     from pipeline.runners import vertex  # slow: the Vertex AI SDK
@@ -244,7 +202,6 @@ def command_schedule_list(args: argparse.Namespace) -> int:
     return 0
 
 
-@_reporting_cloud_errors
 def command_schedule_delete(args: argparse.Namespace) -> int:
     config = _config(args)
     from pipeline.runners import vertex  # slow: the Vertex AI SDK
@@ -303,7 +260,7 @@ def add_vertex_commands(subparsers) -> None:
     create.add_argument("--cron", required=True, help="when to run: five cron fields, e.g. '0 3 * * 1' (UTC) or 'TZ=Europe/Paris 0 3 * * *'")
     create.add_argument("--name", help="the schedule's display name (default: run.pipeline_name)")
     create.add_argument(
-        "--max-concurrent-runs", type=_positive, default=1, metavar="N",
+        "--max-concurrent-runs", type=positive_int, default=1, metavar="N",
         help="runs of this schedule that may go on at once (default 1)",
     )
     create.add_argument("--replace", action="store_true", help="delete a schedule of the same name first")

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 import tensorflow as tf
 
 from components import features
+from pipeline.errors import FlowersError
 from schema import LABELS
 
 SHARD_PREFIX = "flowers"
@@ -35,7 +36,7 @@ SHARD_SUFFIX = ".tfrec"
 _SHARD_NAME = re.compile(r"^(?P<prefix>.*?)(?P<index>\d+)-(?P<count>\d+)\.tfrec$")
 
 
-class DataError(ValueError):
+class DataError(FlowersError, ValueError):
     """Input data or a data location is unusable; the message names it and says why."""
 
 

@@ -420,10 +420,10 @@ def write_synthetic_shards(out_dir: str, images: int, shards: int, seed: int, si
     2-core machine (process start-up and passing JPEGs back cost more than
     the drawing they share).
     """
-    from pipeline.data.shards import write_shards
+    from pipeline.data.shards import DataError, write_shards
 
     if images < 1:
-        raise ValueError(f"images must be at least 1, got {images}")
+        raise DataError(f"images must be at least 1, got {images}")
     if size < 16:
-        raise ValueError(f"size must be at least 16 pixels, got {size}")
+        raise DataError(f"size must be at least 16 pixels, got {size}")
     return write_shards(synthetic_records(images, seed, size), images, out_dir, shards)

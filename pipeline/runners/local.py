@@ -11,9 +11,7 @@ an sqlite metadata store, everything under one work directory:
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import sys
 import time
 import traceback
@@ -25,15 +23,17 @@ from typing import Iterator, TextIO
 from tfx.orchestration import metadata
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
+from components.common import exclusive_lock
 from pipeline import config as config_lib
 from pipeline import dag
 from pipeline.data import source as data_source
 from pipeline.runners import progress
 from pipeline.reporting import report, run_outputs, summary as summary_lib
 from pipeline.config import Config
+from pipeline.errors import FlowersError
 
 
-class WorkDirLocked(RuntimeError):
+class WorkDirLocked(FlowersError):
     """Another run is using the same work directory."""
 
 
@@ -53,27 +53,14 @@ def work_dir_lock(work_dir: Path) -> Iterator[None]:
     serving directory; the second one fails at once instead.
     """
     work_dir.mkdir(parents=True, exist_ok=True)
-    lock_path = work_dir / ".lock"
-    with open(lock_path, "a+") as lock_file:
-        try:
-            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock_file.seek(0)
-            holder = lock_file.read().strip() or "another process"
-            raise WorkDirLocked(
-                f"{work_dir} is in use by another run ({holder}); wait for it to finish "
-                "or use another --work-dir"
-            ) from None
-        lock_file.seek(0)
-        lock_file.truncate()
-        lock_file.write(f"pid {os.getpid()}")
-        lock_file.flush()
-        try:
-            yield
-        finally:
-            lock_file.seek(0)
-            lock_file.truncate()
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    def busy(holder: str) -> WorkDirLocked:
+        return WorkDirLocked(
+            f"{work_dir} is in use by another run ({holder}); wait for it to finish or use another --work-dir"
+        )
+
+    with exclusive_lock(work_dir / ".lock", busy):
+        yield
 
 
 @contextmanager

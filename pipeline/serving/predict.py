@@ -11,13 +11,13 @@ reported with its reason and the others are still classified.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import tensorflow as tf
 
 import schema
+from components.common import tf_error_text
 from components.trainer import signatures
 from pipeline.serving.versions import find_saved_model
 
@@ -84,12 +84,6 @@ class ImageClassifier:
         return {name: tensor.numpy() for name, tensor in outputs.items()}
 
 
-def _tf_message(error: tf.errors.OpError) -> str:
-    """TensorFlow's message without its graph-node prefix and op suffix."""
-    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", error.message)
-    return re.sub(r"\s*\[Op:\w+\]\s*$", "", text).strip()
-
-
 def read_image(path: Path) -> bytes:
     """The file's bytes, checked to decode the way the serving graph decodes them.
 
@@ -104,7 +98,7 @@ def read_image(path: Path) -> bytes:
     try:
         tf.io.decode_image(data, channels=3, expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
-        raise ValueError(f"not a decodable image ({_tf_message(error)})") from None
+        raise ValueError(f"not a decodable image ({tf_error_text(error.message)})") from None
     return data
 
 
@@ -128,7 +122,7 @@ def _classify_batch(
         outputs = classifier.classify([data for _, data in batch])
     except tf.errors.InvalidArgumentError as error:
         if len(batch) == 1:
-            report.failures.append(ImageFailure(batch[0][0], f"the model rejected it ({_tf_message(error)})"))
+            report.failures.append(ImageFailure(batch[0][0], f"the model rejected it ({tf_error_text(error.message)})"))
             return
         for item in batch:
             _classify_batch(classifier, [item], top_k, report)

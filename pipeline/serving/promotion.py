@@ -27,17 +27,17 @@ number because one version may be promoted (and replaced) more than once.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
-import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from components.common import exclusive_lock, utc_timestamp
+from pipeline.errors import EXIT_PROBLEMS, FlowersError
 from pipeline.serving import versions as pushed_versions
 
 PREVIOUS_DIR = ".previous"
@@ -49,16 +49,14 @@ LOCK_FILE = ".promotion.lock"
 LOG_FILE = "promotions.jsonl"
 
 
-class PromotionError(Exception):
-    """A promotion or rollback that did not happen; ``exit_code`` for the CLI."""
-
-    exit_code = 2
+class PromotionError(FlowersError):
+    """A promotion or rollback that did not happen: a bad path or directory (exit status 2)."""
 
 
 class PromotionRefused(PromotionError):
-    """The request is understood but not allowed: unblessed, already current, nothing to restore."""
+    """The request is understood but not allowed: unblessed, already current, nothing to restore, busy."""
 
-    exit_code = 1
+    exit_status = EXIT_PROBLEMS
 
 
 @dataclass
@@ -123,15 +121,11 @@ def _tree_listing(folder: Path) -> dict[str, int]:
 @contextmanager
 def _locked(target: Path) -> Iterator[None]:
     """One promote or rollback at a time per production directory."""
-    with open(target / LOCK_FILE, "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise PromotionRefused(f"{target}: another promote or rollback is running on it; try again later") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    def busy(holder: str) -> PromotionRefused:
+        return PromotionRefused(f"{target}: another promote or rollback ({holder}) is running on it; try again later")
+
+    with exclusive_lock(target / LOCK_FILE, busy):
+        yield
 
 
 # ------------------------------------------------------------------ directory state
@@ -373,7 +367,7 @@ def promote(source_dir: Path, version: int, target: Path, metadata_path: Path | 
             kept_at = _next_slot(target, PREVIOUS_DIR, current)
             renames.append((target / str(current), kept_at))
         log = {
-            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "at": utc_timestamp(),
             "version": version,
             "replaced": current,
             "source": str(source),
@@ -402,6 +396,6 @@ def rollback(target: Path) -> Outcome:
         if current is not None:
             kept_at = _next_slot(target, ROLLED_BACK_DIR, current)
             renames.append((target / str(current), kept_at))
-        log = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "version": restored, "replaced": current}
+        log = {"at": utc_timestamp(), "version": restored, "replaced": current}
         _run_journaled(target, "rollback", renames, log)
     return Outcome("rollback", restored, current, target, kept_at, recovered)

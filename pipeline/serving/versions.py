@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pipeline.errors import FlowersError
+
 # Must match components.pusher.PUSH_MANIFEST (a test checks it); not
 # imported from there because that module loads TFX.
 MANIFEST_PATH = Path("assets.extra") / "push.json"
@@ -24,7 +26,7 @@ BLESSED_FILE = "BLESSED"
 NOT_BLESSED_FILE = "NOT_BLESSED"
 
 
-class ServingDirError(ValueError):
+class ServingDirError(FlowersError, ValueError):
     """A path that is not the model, version or serving directory it should be."""
 
 

@@ -1,0 +1,61 @@
+"""The one way a problem becomes a message and an exit status.
+
+Code that finds a problem a user can fix (a configuration key, a data path,
+a version that may not be promoted) raises a :class:`FlowersError` subclass
+with a message that names the file or key and says what is wrong. The
+command line catches it once, in ``pipeline.cli.main.main``, prints
+``error: <message>`` (no traceback) and exits with the error's status:
+
+    0  done
+    1  done with problems, or refused: files skipped, a version not blessed,
+       a component that failed, a request a cloud service turned down
+    2  bad arguments, configuration, data or paths
+"""
+
+from __future__ import annotations
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2
+
+
+class FlowersError(Exception):
+    """A problem the user can fix; ``str()`` is the message to show."""
+
+    exit_status = EXIT_ERROR
+    # Put before the message on the error line, e.g. "configuration: ".
+    label = ""
+
+
+class Refused(FlowersError):
+    """The request is understood but not carried out (exit status 1)."""
+
+    exit_status = EXIT_PROBLEMS
+
+
+def from_library(error: Exception) -> FlowersError | None:
+    """The error of a library call as a FlowersError, when it is one a user
+    can act on (a path, a TensorFlow read, Google Cloud credentials or a
+    refused request); None for anything else, which is a bug to show whole.
+
+    Libraries are looked up in ``sys.modules`` only: a command that never
+    loaded TensorFlow or the Google client does not load it here.
+    """
+    import sys
+
+    if isinstance(error, OSError):
+        if error.filename and error.strerror:
+            return FlowersError(f"{error.filename}: {error.strerror}")
+        return FlowersError(str(error))
+    tensorflow = sys.modules.get("tensorflow")
+    if tensorflow is not None and isinstance(error, tensorflow.errors.OpError):
+        from components.common import tf_error_text
+
+        return FlowersError(tf_error_text(error.message))
+    auth = sys.modules.get("google.auth.exceptions")
+    if auth is not None and isinstance(error, auth.GoogleAuthError):
+        return FlowersError(
+            f"Google Cloud credentials: {error}\n  (run 'gcloud auth application-default login' to renew them)"
+        )
+    api = sys.modules.get("google.api_core.exceptions")
+    if api is not None and isinstance(error, api.GoogleAPIError):
+        return Refused(f"Vertex AI refused the request: {error}")
+    return None

@@ -1,0 +1,136 @@
+"""The project's shape: imports point one way, each choice is declared once,
+and every command reports errors the same way."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from components.trainer import choices, recipes
+from pipeline.cli.main import main
+from pipeline.config import Config, ConfigError, load_config, with_recipe
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def imported_modules(folder: Path) -> dict[str, set[str]]:
+    """``{file: top-level modules it imports}`` for every Python file under ``folder``."""
+    found = {}
+    for path in folder.rglob("*.py"):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+def test_components_never_import_the_application():
+    offenders = {
+        file: sorted(name for name in names if name == "pipeline" or name.startswith("pipeline."))
+        for file, names in imported_modules(ROOT / "components").items()
+    }
+    assert {file: names for file, names in offenders.items() if names} == {}
+
+
+def test_only_the_command_line_imports_a_runner():
+    offenders = {
+        file: sorted(name for name in names if name.startswith("pipeline.runners"))
+        for file, names in imported_modules(ROOT / "pipeline").items()
+        if not file.startswith(("pipeline/cli/", "pipeline/runners/"))
+    }
+    assert {file: names for file, names in offenders.items() if names} == {}
+
+
+def test_importing_components_and_the_configuration_loads_no_tensorflow():
+    code = (
+        "import sys, components, components.trainer.choices, components.trainer.recipes, pipeline.config; "
+        "print('tensorflow' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_every_model_name_has_a_recipe_and_a_builder():
+    from components.trainer import models  # TensorFlow
+
+    assert tuple(recipes.RECIPES) == choices.MODEL_NAMES
+    assert tuple(models.BUILDERS) == choices.MODEL_NAMES
+
+
+@pytest.mark.parametrize(
+    "key, declared",
+    [
+        ("model.name", choices.MODEL_NAMES),
+        ("model.optimizer", choices.OPTIMIZERS),
+        ("model.lr_schedule", choices.LR_SCHEDULES),
+        ("model.strategy", choices.STRATEGIES),
+        ("model.mixed_precision", choices.PRECISIONS),
+    ],
+)
+def test_the_configuration_accepts_exactly_the_declared_choices(key, declared):
+    for value in declared:
+        assert getattr(load_config(overrides={key: value}).model, key.split(".")[1]) == value
+    with pytest.raises(ConfigError, match=", ".join(declared)):
+        load_config(overrides={key: "no-such-choice"})
+
+
+def test_with_recipe_replaces_every_auto_and_keeps_what_was_set():
+    config = load_config(overrides={"model.name": "xception", "model.epochs": "3"})
+    resolved = with_recipe(config)
+    assert config.model.learning_rate is None  # the original is untouched
+    assert resolved.model.epochs == 3
+    assert resolved.model.learning_rate == recipes.RECIPES["xception"]["learning_rate"]
+    assert resolved.model.lr_schedule == "ramp"
+    assert all(value is not None for value in vars(resolved.model).values())
+
+
+def test_config_show_resolved_prints_the_values_a_run_uses(capsys, tmp_path):
+    assert main(["config", "show", "--resolved", "--set", "model.name=squeezenet"]) == 0
+    text = capsys.readouterr().out
+    model_section = text.split("[model]")[1].split("[gate]")[0].splitlines()
+    # strategy and mixed_precision have a real choice called "auto"; no recipe setting is left at auto.
+    assert [line for line in model_section if line.endswith('"auto"')] == [
+        'strategy = "auto"', 'mixed_precision = "auto"'
+    ]
+    assert "epochs = 30" in text and 'lr_schedule = "exponential"' in text
+    # It reads back as the same configuration.
+    saved = tmp_path / "resolved.toml"
+    saved.write_text(text)
+    assert load_config(saved).model == with_recipe(load_config(overrides={"model.name": "squeezenet"})).model
+    assert main(["config", "show"]) == 0
+    assert 'epochs = "auto"' in capsys.readouterr().out
+    assert Config().model.epochs is None
+
+
+@pytest.mark.parametrize(
+    "argv, status, message",
+    [
+        (["config", "show", "--set", "model.epochs=-1"], 2, "error: configuration: model.epochs: -1 is out of range"),
+        (["data", "inspect", "/no/such/folder"], 2, "error: no files match /no/such/folder"),
+        (["data", "synth", "--out", "{tmp}/s", "--images", "3", "--shards", "1", "--seed", "0", "--size", "8"], 2,
+         "error: size must be at least 16 pixels, got 8"),
+        (["data", "convert", "--from", "{tmp}/none", "--out", "{tmp}/out"], 2,
+         "error: source folder {tmp}/none does not exist or is not a folder"),
+        (["models", "list", "--serving-dir", "{tmp}/none"], 2, "error: {tmp}/none: no such serving directory"),
+        (["models", "rollback", "--to", "{tmp}/none"], 2, "error: {tmp}/none: no such directory"),
+        (["predict", "--model", "{tmp}/none", "x.jpg"], 2, "error: {tmp}/none: no such directory"),
+    ],
+)
+def test_every_command_reports_a_problem_in_one_line_with_its_status(argv, status, message, tmp_path, capsys):
+    argv = [arg.replace("{tmp}", str(tmp_path)) for arg in argv]
+    assert main(argv) == status
+    err = capsys.readouterr().err
+    assert err.startswith(message.replace("{tmp}", str(tmp_path)))
+    assert "Traceback" not in err
+
+
+def test_a_path_that_is_a_file_is_named_not_raised(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["models", "rollback", "--to", str(blocker)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {blocker}: not a directory")
