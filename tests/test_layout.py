@@ -46,10 +46,10 @@ def test_only_the_command_line_imports_a_runner():
     assert {file: names for file, names in offenders.items() if names} == {}
 
 
-def test_importing_components_and_the_configuration_loads_no_tensorflow():
+def test_importing_components_the_configuration_and_the_progress_display_loads_no_tensorflow():
     code = (
-        "import sys, components, components.trainer.choices, components.trainer.recipes, pipeline.config; "
-        "print('tensorflow' in sys.modules)"
+        "import sys, components, components.trainer.choices, components.trainer.recipes, pipeline.config, "
+        "pipeline.runners.progress; print('tensorflow' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert result.stdout.strip() == "False"
@@ -134,3 +134,15 @@ def test_a_path_that_is_a_file_is_named_not_raised(tmp_path, capsys):
     blocker.write_text("x")
     assert main(["models", "rollback", "--to", str(blocker)]) == 2
     assert capsys.readouterr().err.startswith(f"error: {blocker}: not a directory")
+
+
+def test_a_failed_run_names_the_component_ml_metadata_records_as_failed_or_the_first_unfinished_one():
+    from pipeline.reporting.run_outputs import ComponentRun
+    from pipeline.runners.local import failed_component
+
+    order = ["ImportExampleGen", "StatisticsGen", "Trainer", "Pusher"]
+    ran = [ComponentRun("ImportExampleGen", 1, "cached", 0.0), ComponentRun("StatisticsGen", 2, "ran", 1.0)]
+    assert failed_component(ran + [ComponentRun("Trainer", 3, "failed", 2.0)], order) == "Trainer"
+    # Failed in its driver, before TFX recorded an execution.
+    assert failed_component(ran, order) == "Trainer"
+    assert failed_component([], order) == "ImportExampleGen"

@@ -22,11 +22,9 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
+from components.trainer.outputs import EPOCH_LOG_FORMAT, HISTORY_FILE
 from components.trainer import choices, input_pipeline, learning_rate, models, signatures, strategy
 
-HISTORY_FILE = "history.json"
-# One log line per epoch; the local runner's progress display shows these.
-EPOCH_LOG_FORMAT = "Epoch %d/%d: %s"
 # Real eval photos written as TF Serving warmup requests into the export.
 WARMUP_REQUESTS = 3
 

@@ -1,9 +1,11 @@
-"""The artifacts one run consumed and produced, read back from ML Metadata.
+"""One run of the pipeline, read back from ML Metadata.
 
-The progress tracker knows which execution each component ran (or reused
-from cache) in this run; ML Metadata knows what each execution read and
-wrote. This module joins the two, so the summary and report describe exactly this run,
-cached steps included.
+TFX gives every run a ``pipeline_run`` context and records each component's
+execution in it: its state (COMPLETE, CACHED, FAILED), when it started and
+ended, and the artifacts it read and wrote. :func:`read_run` finds this run's
+executions and :func:`read_artifacts` their artifacts, so the summary and the
+report describe exactly this run, cached steps included, without depending on
+what TFX writes in its log.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import dataclass, field
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
+
+from pipeline.reporting import mlmd
 
 
 @dataclass
@@ -24,24 +28,63 @@ class Artifact:
     properties: dict[str, object] = field(default_factory=dict)
 
 
-def _property_value(value: metadata_store_pb2.Value) -> object:
-    kind = value.WhichOneof("value")
-    if kind == "struct_value":
-        from google.protobuf import json_format
-
-        return json_format.MessageToDict(value.struct_value)
-    return getattr(value, kind) if kind else None
-
-
 def _to_artifact(artifact: metadata_store_pb2.Artifact, type_names: dict[int, str]) -> Artifact:
-    properties = {key: _property_value(v) for key, v in artifact.properties.items()}
-    properties.update({key: _property_value(v) for key, v in artifact.custom_properties.items()})
     return Artifact(
-        id=artifact.id,
-        uri=artifact.uri,
-        type_name=type_names.get(artifact.type_id, ""),
-        properties=properties,
+        id=artifact.id, uri=artifact.uri, type_name=type_names.get(artifact.type_id, ""),
+        properties=mlmd.properties(artifact),
     )
+
+
+@dataclass
+class ComponentRun:
+    """What one component did in a run, as ML Metadata recorded it."""
+
+    node_id: str
+    execution_id: int
+    # "ran", "cached" or "failed" (or "running" for one cut short).
+    how: str
+    seconds: float
+
+
+_HOW = {
+    mlmd.Execution.COMPLETE: "ran",
+    mlmd.Execution.CACHED: "cached",
+    mlmd.Execution.FAILED: "failed",
+    mlmd.Execution.RUNNING: "running",
+    mlmd.Execution.NEW: "running",
+    mlmd.Execution.CANCELED: "failed",
+}
+
+
+def read_run(
+    connection_config: metadata_store_pb2.ConnectionConfig, pipeline_name: str, started_ms: int
+) -> list[ComponentRun]:
+    """The executions of the newest run of ``pipeline_name`` that began at or
+    after ``started_ms`` (milliseconds since the epoch), in the order they ran;
+    empty when no such run was recorded (it failed before its first component)."""
+    store = metadata_store.MetadataStore(connection_config)
+    context_types = {t.name: t.id for t in store.get_context_types()}
+    if mlmd.PIPELINE_RUN_CONTEXT not in context_types:
+        return []
+
+    def of_this_pipeline(context) -> bool:
+        parents = store.get_parent_contexts_by_context(context.id)
+        return not parents or any(parent.name == pipeline_name for parent in parents)
+
+    runs = [
+        context for context in store.get_contexts_by_type(mlmd.PIPELINE_RUN_CONTEXT)
+        if context.create_time_since_epoch >= started_ms and of_this_pipeline(context)
+    ]
+    if not runs:
+        return []
+    this_run = max(runs, key=lambda context: context.create_time_since_epoch)
+    result = []
+    executions = sorted(store.get_executions_by_context(this_run.id), key=lambda e: (e.create_time_since_epoch, e.id))
+    for execution in executions:
+        node = mlmd.node_id(store, execution, context_types.get(mlmd.NODE_CONTEXT)) or str(execution.id)
+        seconds = max(0, execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
+        result.append(ComponentRun(node, execution.id, _HOW.get(execution.last_known_state, "ran"), seconds))
+    return result
 
 
 @dataclass
@@ -52,10 +95,6 @@ class ExecutionArtifacts:
     outputs: dict[str, list[Artifact]] = field(default_factory=dict)
 
 
-_INPUT_EVENTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
-_OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
-
-
 def read_artifacts(
     connection_config: metadata_store_pb2.ConnectionConfig, execution_ids: dict[str, int]
 ) -> dict[str, ExecutionArtifacts]:
@@ -64,7 +103,7 @@ def read_artifacts(
     node_by_execution = {execution_id: node for node, execution_id in execution_ids.items()}
     events = [
         e for e in store.get_events_by_execution_ids(list(node_by_execution))
-        if e.type in _INPUT_EVENTS + _OUTPUT_EVENTS
+        if e.type in mlmd.INPUT_EVENTS + mlmd.OUTPUT_EVENTS
     ]
     artifacts = {a.id: a for a in store.get_artifacts_by_id(sorted({e.artifact_id for e in events}))}
     type_names = {t.id: t.name for t in store.get_artifact_types()}
@@ -72,11 +111,11 @@ def read_artifacts(
     result = {node: ExecutionArtifacts() for node in execution_ids}
     for event in events:
         side = result[node_by_execution[event.execution_id]]
-        by_key = side.inputs if event.type in _INPUT_EVENTS else side.outputs
+        by_key = side.inputs if event.type in mlmd.INPUT_EVENTS else side.outputs
         artifact = _to_artifact(artifacts[event.artifact_id], type_names)
         # One event can name several keys: a model evaluated against itself
         # is both the Evaluator's `model` and its `baseline_model`.
-        for key in [step.key for step in event.path.steps if step.HasField("key")]:
+        for key in mlmd.event_keys(event):
             if all(existing.id != artifact.id for existing in by_key.setdefault(key, [])):
                 by_key[key].append(artifact)
     return result

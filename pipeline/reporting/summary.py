@@ -20,7 +20,7 @@ from components import features
 from components.anomalies_gate import read_anomalies
 from components.pusher import ALREADY_SERVING_KEY
 from components.screened_example_gen import QUARANTINE_DIR, QUARANTINED_KEY, SCREENED_KEY
-from components.trainer.training import HISTORY_FILE
+from components.trainer.outputs import HISTORY_FILE
 from pipeline import dag
 from pipeline.reporting.run_outputs import Artifact, ExecutionArtifacts
 

@@ -121,23 +121,25 @@ def run_local(config: Config, out: TextIO | None = None) -> RunResult:
             metadata_connection_config=connection,
         )
         tracker = progress.ProgressTracker(out)
-        failure = None
+        error = None
         started = time.monotonic()
+        started_ms = int(time.time() * 1000)
         with logs_to_file(run_dir / "pipeline.log", tracker):
             try:
                 LocalDagRunner().run(pipeline)
-            except Exception as error:  # reported below, with the component's name
-                failure = describe_failure(error, tracker.failed_component())
+            except Exception as raised:  # reported below, with the component's name
+                error = raised
                 logging.error("Pipeline failed:\n%s", traceback.format_exc())
-        out.write(f"\nPipeline {'failed' if failure else 'finished'} in {time.monotonic() - started:.0f} s\n\n")
+        out.write(f"\nPipeline {'failed' if error else 'finished'} in {time.monotonic() - started:.0f} s\n\n")
 
-        timings = [
-            (run.node_id, "cached" if run.cached else "ran", run.seconds or 0.0)
-            for run in tracker.runs.values()
-        ]
-        execution_ids = {
-            run.node_id: run.execution_id for run in tracker.runs.values() if run.execution_id
-        }
+        # What ran, from cache or not, and how long: ML Metadata's record of this run.
+        executions = run_outputs.read_run(connection, config.run.pipeline_name, started_ms)
+        failure = None
+        if error is not None:
+            node_order = [component.id for component in pipeline.components]
+            failure = describe_failure(error, failed_component(executions, node_order))
+        timings = [(run.node_id, run.how, run.seconds) for run in executions]
+        execution_ids = {run.node_id: run.execution_id for run in executions if run.how in ("ran", "cached")}
         artifacts = run_outputs.read_artifacts(connection, execution_ids)
         summary = summary_lib.summarize(artifacts, timings, config.gate)
         summary.failed = failure
@@ -149,6 +151,18 @@ def run_local(config: Config, out: TextIO | None = None) -> RunResult:
             out.write(f"\nerror: {failure}\n")
         out.write(f"\nReport: {report_path}\n")
         return RunResult(failure is None, run_dir, summary, report_path)
+
+
+def failed_component(executions: list[run_outputs.ComponentRun], node_order: list[str]) -> str | None:
+    """The component a failed run stopped in: the one ML Metadata records as
+    failed, or else (it failed before its execution was recorded, in its
+    driver say) the first component, in the order they run, with no finished
+    execution in this run."""
+    for run in executions:
+        if run.how in ("failed", "running"):
+            return run.node_id
+    finished = {run.node_id for run in executions}
+    return next((node for node in node_order if node not in finished), None)
 
 
 def describe_failure(error: Exception, component: str | None) -> str:

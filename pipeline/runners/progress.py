@@ -1,10 +1,15 @@
 """Progress a person can follow while the local pipeline runs.
 
 TFX's local runner logs each component as it starts and finishes, and the
-launcher logs whether it ran a new execution or reused a cached one. This
-handler turns those log records into one line per component, with its
-duration (and the Trainer's epochs), while every log record (Beam's included) goes to the run's log
-file instead of the terminal.
+launcher logs whether it reused a cached execution. This handler turns those
+log records into one live line per component, with its duration (and the
+Trainer's epochs), while every log record (Beam's included) goes to the run's
+log file instead of the terminal.
+
+The display is all that depends on the log's wording: the summary and the
+report read what ran from ML Metadata (``pipeline/reporting/run_outputs``),
+so a TFX release that rewords a line can make the display plainer, never
+the summary wrong.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
-from components.trainer.training import EPOCH_LOG_FORMAT
+from components.trainer.outputs import EPOCH_LOG_FORMAT
 
 # Friendlier names for the progress lines.
 _TITLES = {
@@ -30,7 +35,6 @@ class ComponentRun:
     node_id: str
     started: float
     seconds: float | None = None
-    execution_id: int | None = None
     cached: bool = False
     skipped: bool = False
 
@@ -55,9 +59,6 @@ class ProgressTracker(logging.Handler):
         elif self.current is not None:
             if message == "A cached execution %d is used.":
                 self.current.cached = True
-                self.current.execution_id = int(args[0])
-            elif message == "Going to run a new execution %d":
-                self.current.execution_id = int(args[0])
             elif message.startswith("Skipping execution for"):
                 self.current.skipped = True
             elif message == EPOCH_LOG_FORMAT:
@@ -80,7 +81,3 @@ class ProgressTracker(logging.Handler):
     def _print(self, line: str) -> None:
         self.out.write(line + "\n")
         self.out.flush()
-
-    def failed_component(self) -> str | None:
-        """The component that was running when the pipeline stopped, if any."""
-        return self.current.node_id if self.current else None

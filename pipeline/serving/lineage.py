@@ -21,13 +21,8 @@ from pathlib import Path
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-Event = metadata_store_pb2.Event
-Execution = metadata_store_pb2.Execution
-PIPELINE_RUN_CONTEXT = "pipeline_run"
-
-
-class LineageUnavailable(RuntimeError):
-    """There is no metadata store to read lineage from."""
+from pipeline.reporting import mlmd
+from pipeline.reporting.mlmd import PIPELINE_RUN_CONTEXT, Event, Execution
 
 
 @dataclass
@@ -66,32 +61,6 @@ class Blessing:
     model_artifact_id: int | None
 
 
-def _value(value: metadata_store_pb2.Value):
-    kind = value.WhichOneof("value")
-    return getattr(value, kind) if kind else None
-
-
-def _event_keys(event: Event) -> list[str]:
-    """The input or output keys an event links its artifact under. One artifact
-    can fill several inputs at once (a model evaluated against itself is both
-    ``model`` and ``baseline_model``): the path then holds each key."""
-    return [step.key for step in event.path.steps if step.HasField("key")]
-
-
-def open_store(metadata_path: Path) -> metadata_store.MetadataStore:
-    """The sqlite metadata store at ``metadata_path``, read-only.
-
-    Raises LineageUnavailable when the file does not exist (opening it
-    would create an empty store).
-    """
-    if not metadata_path.is_file():
-        raise LineageUnavailable(f"{metadata_path}: no ML Metadata store")
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = str(metadata_path)
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(config)
-
-
 class LineageReader:
     """Lineage queries on one metadata store."""
 
@@ -101,7 +70,7 @@ class LineageReader:
 
     @classmethod
     def open(cls, metadata_path: Path) -> "LineageReader":
-        return cls(open_store(metadata_path))
+        return cls(mlmd.open_store(metadata_path))
 
     # ----------------------------------------------------------------- artifacts
 
@@ -125,8 +94,8 @@ class LineageReader:
                 model_id = artifact.custom_properties.get("current_model_id")
                 return Blessing(
                     uri=artifact.uri,
-                    blessed=bool(_value(artifact.custom_properties["blessed"])),
-                    model_artifact_id=int(_value(model_id)) if model_id is not None else None,
+                    blessed=bool(mlmd.property_value(artifact.custom_properties["blessed"])),
+                    model_artifact_id=int(mlmd.property_value(model_id)) if model_id is not None else None,
                 )
         return None
 
@@ -138,14 +107,14 @@ class LineageReader:
         Components are recognised by their input and output keys, not their
         class names, so subclasses (a screening ExampleGen, say) are found too.
         """
-        ids = sorted({e.execution_id for e in events if e.type == event_type and key in _event_keys(e)})
+        ids = sorted({e.execution_id for e in events if e.type == event_type and key in mlmd.event_keys(e)})
         return sorted(self.store.get_executions_by_id(ids), key=lambda e: e.id) if ids else []
 
     def _artifacts_of(self, execution: Execution, event_type) -> dict[str, metadata_store_pb2.Artifact]:
         """``{input or output key: artifact}`` of one execution."""
         events = [e for e in self.store.get_events_by_execution_ids([execution.id]) if e.type == event_type]
         by_id = {a.id: a for a in self.store.get_artifacts_by_id(sorted({e.artifact_id for e in events}))}
-        return {key: by_id[e.artifact_id] for e in events if e.artifact_id in by_id for key in _event_keys(e)}
+        return {key: by_id[e.artifact_id] for e in events if e.artifact_id in by_id for key in mlmd.event_keys(e)}
 
     def _producer(self, artifact_id: int, key: str) -> Execution | None:
         """The execution that wrote the artifact as output ``key`` (not a later cached reuse of it)."""
@@ -165,7 +134,7 @@ class LineageReader:
         example_gen = self._producer(examples.id, "examples")
         if example_gen is None:
             return data
-        properties = {key: _value(v) for key, v in example_gen.custom_properties.items()}
+        properties = {key: mlmd.property_value(v) for key, v in example_gen.custom_properties.items()}
         data.input_base = properties.get("input_base")
         try:
             splits = json.loads(properties.get("input_config") or "{}").get("splits", [])
@@ -216,6 +185,6 @@ class LineageReader:
             lineage.evaluation_uri = outputs["evaluation"].uri
             lineage.blessing_uri = outputs["blessing"].uri
             blessed = outputs["blessing"].custom_properties.get("blessed")
-            lineage.blessed = bool(_value(blessed)) if blessed is not None else None
+            lineage.blessed = bool(mlmd.property_value(blessed)) if blessed is not None else None
             lineage.has_baseline = "baseline_model" in self._artifacts_of(evaluator, Event.INPUT)
         return lineage

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pipeline.serving import versions as pushed_versions
-from pipeline.serving.lineage import LineageReader, LineageUnavailable, ModelLineage
+from pipeline.reporting.mlmd import StoreUnavailable
+from pipeline.serving.lineage import LineageReader, ModelLineage
 
 
 @dataclass
@@ -100,7 +101,7 @@ def list_served_models(serving_dir: Path, metadata_path: Path) -> list[ServedMod
     reader, no_lineage_reason = None, ""
     try:
         reader = LineageReader.open(metadata_path)
-    except LineageUnavailable as error:
+    except StoreUnavailable as error:
         no_lineage_reason = str(error)
     return [
         describe_version(version, folder, reader, no_lineage_reason)
