@@ -45,7 +45,6 @@ from pipeline.config import Config, with_recipe
 PREPROCESSING_FN = "components.preprocessing.preprocessing_fn"
 RUN_FN = "components.trainer.training.run_fn"
 ACCURACY = "sparse_categorical_accuracy"
-CONFUSION_MATRIX = "multi_class_confusion_matrix_plot"
 HASH_BUCKETS = 100
 
 # Where the pipeline runs: LocalDagRunner here, or Vertex AI Pipelines.
