@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import os
 import typing
 from pathlib import Path
@@ -273,15 +274,7 @@ def _convert(key: str, value: Any, kind: Any) -> Any:
             return False
         raise ConfigError(f"{key}: {value!r} is not a boolean; use true or false")
     if kind in (int, float):
-        if isinstance(value, bool):
-            raise ConfigError(f"{key}: {value!r} is not a number")
-        try:
-            number = kind(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{key}: {value!r} is not {'an integer' if kind is int else 'a number'}") from None
-        if kind is int and isinstance(value, float) and value != number:
-            raise ConfigError(f"{key}: {value!r} is not an integer")
-        return number
+        return _number(key, value, kind)
     if origin is list:
         if isinstance(value, str):
             text = value.strip()
@@ -300,6 +293,31 @@ def _convert(key: str, value: Any, kind: Any) -> Any:
             raise ConfigError(f"{key}: {value!r} is not a string")
         return str(value)
     raise AssertionError(f"unsupported config type {kind} for {key}")
+
+
+def _number(key: str, value: Any, kind: type) -> int | float:
+    """``value`` as an int or float; NaN, infinities (e.g. ``1e400`` in a
+    file) and, for an integer, fractions are refused naming the key."""
+    what = "an integer" if kind is int else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ConfigError(f"{key}: {value!r} is not {what}")
+    number: int | float = value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = int(text) if kind is int else float(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                raise ConfigError(f"{key}: {value!r} is not {what}") from None
+    if isinstance(number, float) and not math.isfinite(number):
+        raise ConfigError(f"{key}: {value!r} is not a finite number")
+    if kind is int and isinstance(number, float):
+        if not number.is_integer():
+            raise ConfigError(f"{key}: {value!r} is not an integer")
+        number = int(number)
+    return float(number) if kind is float else number
 
 
 def _check_range(key: str, value: Any) -> None:
@@ -352,7 +370,22 @@ def read_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: configuration file not found")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {error.start} cannot be decoded)") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be read ({error.strerror or error})") from None
+    parsed = _parse(path, text)
+    if not isinstance(parsed, Mapping):
+        raise ConfigError(
+            f"{path}: the file holds a {type(parsed).__name__}, not sections such as [model]; "
+            "write `section.key = value` lines under [section] headers"
+        )
+    return dict(parsed)
+
+
+def _parse(path: Path, text: str) -> Any:
     try:
         if path.suffix == ".toml":
             try:
@@ -364,7 +397,7 @@ def read_file(path: str | Path) -> dict[str, Any]:
             import yaml
 
             loaded = yaml.safe_load(text)
-            return loaded or {}
+            return {} if loaded is None else loaded
     except Exception as error:  # the parsers' own error types differ
         raise ConfigError(f"{path}: cannot parse: {error}") from None
     raise ConfigError(f"{path}: unknown configuration format {path.suffix!r}; use .toml, .yaml or .yml")

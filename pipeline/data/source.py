@@ -8,6 +8,7 @@ its first component with a wildcard.
 
 from __future__ import annotations
 
+import errno
 import shutil
 from pathlib import Path
 from typing import TextIO
@@ -21,12 +22,16 @@ from pipeline.data.synth import write_synthetic_shards
 
 _WILDCARDS = set("*?[")
 _COMPLETE_MARKER = ".complete"
+# A data source ending in one of these is one shard file, not a folder.
+_SHARD_SUFFIXES = (".tfrec", ".tfrecord", ".tfrecords", ".tfrec.gz")
 
 
 def split_glob(glob: str) -> DataLocation:
     """``'a/b/*.tfrec'`` -> base ``'a/b'``, pattern ``'*.tfrec'``.
 
-    A directory with no pattern means every ``*.tfrec`` file in it.
+    A directory with no pattern means every ``*.tfrec`` file in it; a single
+    shard file (a local file, or a name ending in a TFRecord suffix) is its
+    folder and its own name as the pattern.
     """
     glob = glob.rstrip("/")
     scheme, sep, rest = glob.partition("://")
@@ -34,7 +39,9 @@ def split_glob(glob: str) -> DataLocation:
         scheme, rest = "", glob
     parts = rest.split("/")
     wild = next((i for i, part in enumerate(parts) if _WILDCARDS & set(part)), None)
-    if wild is None:
+    if wild is None and _is_single_file(glob, parts[-1]):
+        base, pattern = "/".join(parts[:-1]), parts[-1]
+    elif wild is None:
         base, pattern = rest, "*.tfrec"
     else:
         base, pattern = "/".join(parts[:wild]), "/".join(parts[wild:])
@@ -45,23 +52,43 @@ def split_glob(glob: str) -> DataLocation:
     return DataLocation(base=base, pattern=pattern)
 
 
+def _is_single_file(glob: str, last_part: str) -> bool:
+    if "://" in glob:
+        return last_part.endswith(_SHARD_SUFFIXES)
+    return Path(glob).is_file()
+
+
 def check_local_data(location: DataLocation, config: Config) -> None:
-    """Fails early, naming the path, when local shards are missing."""
+    """Fails early, naming the path, when local shards are missing or unreadable."""
     if "://" in location.base:
         return  # checked by ImportExampleGen with the cloud credentials it runs with
     base = Path(location.base)
+    try:
+        base.stat()
+    except OSError as error:
+        if error.errno == errno.ENOENT:
+            raise DataError(f"{base}: data directory does not exist") from None
+        raise DataError(f"{base}: cannot read the data directory ({error.strerror})") from None
     if not base.is_dir():
-        raise DataError(f"{base}: data directory does not exist")
+        raise DataError(f"{base}: not a directory")
     patterns = [location.pattern]
     if config.data.train_pattern and config.data.eval_pattern:
         patterns = [config.data.train_pattern, config.data.eval_pattern]
     for pattern in patterns:
-        matches = tf.io.gfile.glob(str(base / pattern))
+        try:
+            matches = tf.io.gfile.glob(str(base / pattern))
+        except (OSError, tf.errors.OpError) as error:
+            reason = getattr(error, "strerror", None) or getattr(error, "message", None) or str(error)
+            raise DataError(f"{base / pattern}: cannot list the shards ({reason})") from None
         if not matches:
             raise DataError(f"{base / pattern}: no files match this pattern")
-        empty = [m for m in matches if Path(m).stat().st_size == 0]
-        if empty:
-            raise DataError(f"{empty[0]}: shard file is empty")
+        for match in matches:
+            try:
+                size = Path(match).stat().st_size
+            except OSError as error:  # a symlink loop, a dangling link, no permission
+                raise DataError(f"{match}: cannot read this shard ({error.strerror})") from None
+            if size == 0:
+                raise DataError(f"{match}: shard file is empty")
 
 
 def synthetic_data(config: Config, out: TextIO) -> DataLocation:

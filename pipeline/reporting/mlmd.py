@@ -9,10 +9,14 @@ both read those links through the helpers here.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
+
+from pipeline.errors import FlowersError
 
 Event = metadata_store_pb2.Event
 Execution = metadata_store_pb2.Execution
@@ -27,12 +31,48 @@ class StoreUnavailable(RuntimeError):
     """There is no metadata store at the given path."""
 
 
+class DamagedStore(FlowersError):
+    """The metadata store's file exists but is not a readable SQLite database."""
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_store(metadata_path: Path) -> None:
+    """Raises DamagedStore, naming the file and what to do, when the store at
+    ``metadata_path`` is truncated or corrupted. A missing or empty file is
+    fine: TFX starts a new store there. Read-only: nothing is changed."""
+    path = Path(metadata_path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    problem = None
+    with open(path, "rb") as handle:
+        if handle.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
+            problem = "it is not an SQLite database"
+    if problem is None:
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+                result = connection.execute("PRAGMA quick_check").fetchone()
+            if result and result[0] != "ok":
+                problem = f"SQLite finds it damaged ({result[0]})"
+        except sqlite3.DatabaseError as error:
+            problem = f"SQLite cannot read it ({error})"
+    if problem:
+        raise DamagedStore(
+            f"{path}: the ML Metadata store is damaged: {problem}. Move it aside "
+            f"(mv {path} {path}.damaged) and run again: a new store starts empty, the next run "
+            "trains anew, and the models already pushed to the serving directory are not affected"
+        )
+
+
 def open_store(metadata_path: Path, read_only: bool = True) -> metadata_store.MetadataStore:
     """The sqlite store at ``metadata_path``, read-only by default: looking
-    never changes it. Raises StoreUnavailable when the file does not exist
-    (opening it would create an empty store)."""
-    if not Path(metadata_path).is_file():
+    never changes it. Raises StoreUnavailable when the file does not exist or
+    is empty (opening it would create an empty store), DamagedStore when it
+    cannot be read."""
+    if not Path(metadata_path).is_file() or Path(metadata_path).stat().st_size == 0:
         raise StoreUnavailable(f"{metadata_path}: no ML Metadata store")
+    check_store(metadata_path)
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = str(metadata_path)
     if read_only:

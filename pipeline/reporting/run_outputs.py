@@ -41,7 +41,8 @@ class ComponentRun:
 
     node_id: str
     execution_id: int
-    # "ran", "cached" or "failed" (or "running" for one cut short).
+    # "ran", "cached", "failed", or "abandoned": left unfinished by a process
+    # that was killed (ML Metadata still says RUNNING; nothing runs it any more).
     how: str
     seconds: float
 
@@ -50,8 +51,8 @@ _HOW = {
     mlmd.Execution.COMPLETE: "ran",
     mlmd.Execution.CACHED: "cached",
     mlmd.Execution.FAILED: "failed",
-    mlmd.Execution.RUNNING: "running",
-    mlmd.Execution.NEW: "running",
+    mlmd.Execution.RUNNING: "abandoned",
+    mlmd.Execution.NEW: "abandoned",
     mlmd.Execution.CANCELED: "failed",
 }
 

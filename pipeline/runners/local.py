@@ -28,7 +28,7 @@ from pipeline import config as config_lib
 from pipeline import dag
 from pipeline.data import source as data_source
 from pipeline.runners import progress
-from pipeline.reporting import report, run_outputs, summary as summary_lib
+from pipeline.reporting import mlmd, report, run_outputs, summary as summary_lib
 from pipeline.config import Config
 from pipeline.errors import FlowersError
 
@@ -112,6 +112,7 @@ def run_local(config: Config, out: TextIO | None = None) -> RunResult:
         out.write(f"Work directory: {work_dir}\nRun log: {run_dir / 'pipeline.log'}\n\n")
         out.flush()
 
+        mlmd.check_store(config.metadata_path)  # a damaged store stops the run before any work
         connection = metadata.sqlite_metadata_connection_config(str(config.metadata_path))
         pipeline = dag.create_pipeline(
             config,
@@ -132,25 +133,49 @@ def run_local(config: Config, out: TextIO | None = None) -> RunResult:
                 logging.error("Pipeline failed:\n%s", traceback.format_exc())
         out.write(f"\nPipeline {'failed' if error else 'finished'} in {time.monotonic() - started:.0f} s\n\n")
 
-        # What ran, from cache or not, and how long: ML Metadata's record of this run.
-        executions = run_outputs.read_run(connection, config.run.pipeline_name, started_ms)
-        failure = None
-        if error is not None:
-            node_order = [component.id for component in pipeline.components]
-            failure = describe_failure(error, failed_component(executions, node_order))
-        timings = [(run.node_id, run.how, run.seconds) for run in executions]
-        execution_ids = {run.node_id: run.execution_id for run in executions if run.how in ("ran", "cached")}
-        artifacts = run_outputs.read_artifacts(connection, execution_ids)
-        summary = summary_lib.summarize(artifacts, timings, config.gate)
-        summary.failed = failure
+        # What ran, from cache or not, and how long: ML Metadata's record of this
+        # run. If even that cannot be read, the pipeline's own outcome still shows.
+        try:
+            summary = summarize_run(config, connection, started_ms, pipeline, error)
+        except Exception as reading_error:  # noqa: BLE001 - the run's outcome comes first
+            logging.error("Reading the run's results failed:\n%s", traceback.format_exc())
+            failure = describe_failure(error, None) if error is not None else None
+            summary = summary_lib.RunSummary(failed=failure)
+            out.write(f"warning: the run's results could not be read from {config.metadata_path}: {reading_error}\n")
         text = summary_lib.format_summary(summary)
+        out.write(text + "\n")
+        if summary.failed:
+            out.write(f"\nerror: {summary.failed}\n")
+        out.flush()
+        report_path = write_outputs(summary, text, run_dir, config, out)
+        return RunResult(summary.failed is None and error is None, run_dir, summary, report_path)
+
+
+def summarize_run(config: Config, connection, started_ms: int, pipeline, error: Exception | None):
+    """The run's summary, from this run's executions and artifacts in ML Metadata."""
+    executions = run_outputs.read_run(connection, config.run.pipeline_name, started_ms)
+    timings = [(run.node_id, run.how, run.seconds) for run in executions]
+    execution_ids = {run.node_id: run.execution_id for run in executions if run.how in ("ran", "cached")}
+    summary = summary_lib.summarize(run_outputs.read_artifacts(connection, execution_ids), timings, config.gate)
+    if error is not None:
+        node_order = [component.id for component in pipeline.components]
+        summary.failed = describe_failure(error, failed_component(executions, node_order))
+    return summary
+
+
+def write_outputs(summary, text: str, run_dir: Path, config: Config, out: TextIO) -> Path | None:
+    """Writes summary.txt and the report; a failure (a full disk, say) is one
+    warning line, after the outcome is already on the terminal."""
+    try:
         (run_dir / "summary.txt").write_text(text + "\n", encoding="utf-8")
         report_path = report.write_report(summary, run_dir, f"Run {run_dir.name} of {config.run.pipeline_name}")
-        out.write(text + "\n")
-        if failure:
-            out.write(f"\nerror: {failure}\n")
-        out.write(f"\nReport: {report_path}\n")
-        return RunResult(failure is None, run_dir, summary, report_path)
+    except Exception as error:  # noqa: BLE001 - OSError mostly, but plotting can fail in many ways
+        logging.error("Writing the report failed:\n%s", traceback.format_exc())
+        reason = f"{error.filename}: {error.strerror}" if isinstance(error, OSError) and error.strerror else str(error)
+        out.write(f"\nwarning: the report could not be written in {run_dir} ({reason})\n")
+        return None
+    out.write(f"\nReport: {report_path}\n")
+    return report_path
 
 
 def failed_component(executions: list[run_outputs.ComponentRun], node_order: list[str]) -> str | None:
@@ -159,7 +184,7 @@ def failed_component(executions: list[run_outputs.ComponentRun], node_order: lis
     driver say) the first component, in the order they run, with no finished
     execution in this run."""
     for run in executions:
-        if run.how in ("failed", "running"):
+        if run.how in ("failed", "abandoned"):
             return run.node_id
     finished = {run.node_id for run in executions}
     return next((node for node in node_order if node not in finished), None)

@@ -295,9 +295,10 @@ def check_blessed(version_dir: Path, metadata_path: Path | None) -> dict:
         )
     if verdict is False:
         raise PromotionRefused(f"{blessing_uri}: the Evaluator did not bless version {version_dir.name} (NOT_BLESSED)")
-    if metadata_path is not None and metadata_path.is_file():
+    if metadata_path is not None and metadata_path.is_file() and metadata_path.stat().st_size > 0:
         from pipeline.serving.lineage import LineageReader  # ML Metadata, only when there is a store
 
+        # A damaged store raises DamagedStore (exit 2): the blessing cannot be confirmed.
         blessing = LineageReader.open(metadata_path).blessing(blessing_uri)
         if blessing is not None and not blessing.blessed:
             raise PromotionRefused(f"{metadata_path}: ML Metadata records {blessing_uri} as not blessed")

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pipeline.serving import versions as pushed_versions
-from pipeline.reporting.mlmd import StoreUnavailable
+from pipeline.reporting.mlmd import DamagedStore, StoreUnavailable
 from pipeline.serving.lineage import LineageReader, ModelLineage
 
 
@@ -101,7 +101,7 @@ def list_served_models(serving_dir: Path, metadata_path: Path) -> list[ServedMod
     reader, no_lineage_reason = None, ""
     try:
         reader = LineageReader.open(metadata_path)
-    except StoreUnavailable as error:
+    except (StoreUnavailable, DamagedStore) as error:  # the push manifests still list every version
         no_lineage_reason = str(error)
     return [
         describe_version(version, folder, reader, no_lineage_reason)
