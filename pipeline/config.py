@@ -166,6 +166,24 @@ class VertexConfig:
     serving_image: str = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:latest"
 
 
+# How a run can end, for notify.on (and the state a notification carries).
+RUN_OUTCOMES = ("pushed", "not_blessed", "failed", "unchanged")
+
+
+@dataclasses.dataclass
+class NotifyConfig:
+    """Who hears how each run ended."""
+
+    # A URL that receives a JSON POST at the end of every run (Slack-style
+    # webhooks show its "text"); empty = no notification.
+    webhook: str = ""
+    # Which outcomes are posted: pushed, not_blessed, failed, unchanged (the
+    # model was already serving, nothing new).
+    on: list[str] = dataclasses.field(default_factory=lambda: ["failed", "not_blessed", "pushed"])
+    # A webhook slower than this is given up (the run's outcome never changes).
+    timeout_seconds: float = 5.0
+
+
 @dataclasses.dataclass
 class Config:
     """The whole configuration of a pipeline run."""
@@ -175,6 +193,7 @@ class Config:
     gate: GateConfig = dataclasses.field(default_factory=GateConfig)
     run: RunConfig = dataclasses.field(default_factory=RunConfig)
     vertex: VertexConfig = dataclasses.field(default_factory=VertexConfig)
+    notify: NotifyConfig = dataclasses.field(default_factory=NotifyConfig)
 
     # Derived locations, so every part of the code agrees on them.
     @property
@@ -223,7 +242,10 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "vertex.gpu_count": (1, 16),
     "gate.min_accuracy": (0.0, 1.0),
     "gate.max_accuracy_drop": (0.0, 1.0),
+    "notify.timeout_seconds": (0.1, 60.0),
 }
+# List settings whose every item must be one of these.
+_LIST_CHOICES: dict[str, tuple[str, ...]] = {"notify.on": RUN_OUTCOMES}
 
 
 def _sections(config: Config) -> dict[str, Any]:
@@ -321,6 +343,9 @@ def _number(key: str, value: Any, kind: type) -> int | float:
 
 
 def _check_range(key: str, value: Any) -> None:
+    for item in value if key in _LIST_CHOICES else []:
+        if item not in _LIST_CHOICES[key]:
+            raise ConfigError(f"{key}: {item!r} is not a valid choice; choose any of: {', '.join(_LIST_CHOICES[key])}")
     if key not in _RANGES or value is None:
         return
     low, high = _RANGES[key]

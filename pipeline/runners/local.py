@@ -23,12 +23,13 @@ from typing import Iterator, TextIO
 from tfx.orchestration import metadata
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-from components.common import exclusive_lock
+from components.common import exclusive_lock, utc_timestamp
 from pipeline import config as config_lib
 from pipeline import dag
 from pipeline.data import source as data_source
 from pipeline.runners import progress
-from pipeline.reporting import mlmd, report, run_outputs, summary as summary_lib
+from pipeline.reporting import mlmd, notify, report, run_outputs, summary as summary_lib
+from pipeline.reporting import outcome as outcome_lib
 from pipeline.config import Config
 from pipeline.errors import FlowersError
 
@@ -135,8 +136,9 @@ def run_local(config: Config, out: TextIO | None = None) -> RunResult:
 
         # What ran, from cache or not, and how long: ML Metadata's record of this
         # run. If even that cannot be read, the pipeline's own outcome still shows.
+        component = None
         try:
-            summary = summarize_run(config, connection, started_ms, pipeline, error)
+            summary, component = summarize_run(config, connection, started_ms, pipeline, error)
         except Exception as reading_error:  # noqa: BLE001 - the run's outcome comes first
             logging.error("Reading the run's results failed:\n%s", traceback.format_exc())
             failure = describe_failure(error, None) if error is not None else None
@@ -147,26 +149,39 @@ def run_local(config: Config, out: TextIO | None = None) -> RunResult:
         if summary.failed:
             out.write(f"\nerror: {summary.failed}\n")
         out.flush()
-        report_path = write_outputs(summary, text, run_dir, config, out)
+        outcome = outcome_lib.outcome_of(
+            summary, config.run.pipeline_name, run_dir.name, utc_timestamp(started_ms / 1000),
+            time.monotonic() - started, component, error_text(error) if error is not None else None,
+        )
+        notice = notify.notify(config.notify, outcome)
+        if notice:
+            out.write(f"\n{notice}\n")
+        report_path = write_outputs(summary, text, run_dir, config, out, outcome)
         return RunResult(summary.failed is None and error is None, run_dir, summary, report_path)
 
 
 def summarize_run(config: Config, connection, started_ms: int, pipeline, error: Exception | None):
-    """The run's summary, from this run's executions and artifacts in ML Metadata."""
+    """The run's summary, from this run's executions and artifacts in ML
+    Metadata, and the component it failed in (None when it did not fail)."""
     executions = run_outputs.read_run(connection, config.run.pipeline_name, started_ms)
     timings = [(run.node_id, run.how, run.seconds) for run in executions]
     execution_ids = {run.node_id: run.execution_id for run in executions if run.how in ("ran", "cached")}
     summary = summary_lib.summarize(run_outputs.read_artifacts(connection, execution_ids), timings, config.gate)
+    component = None
     if error is not None:
-        node_order = [component.id for component in pipeline.components]
-        summary.failed = describe_failure(error, failed_component(executions, node_order))
-    return summary
+        component = failed_component(executions, [node.id for node in pipeline.components])
+        summary.failed = describe_failure(error, component)
+    return summary, component
 
 
-def write_outputs(summary, text: str, run_dir: Path, config: Config, out: TextIO) -> Path | None:
-    """Writes summary.txt and the report; a failure (a full disk, say) is one
-    warning line, after the outcome is already on the terminal."""
+def write_outputs(
+    summary, text: str, run_dir: Path, config: Config, out: TextIO, outcome: outcome_lib.RunOutcome | None = None
+) -> Path | None:
+    """Writes outcome.json, summary.txt and the report; a failure (a full disk,
+    say) is one warning line, after the outcome is already on the terminal."""
     try:
+        if outcome is not None:
+            outcome_lib.write_outcome(outcome, run_dir)
         (run_dir / "summary.txt").write_text(text + "\n", encoding="utf-8")
         report_path = report.write_report(summary, run_dir, f"Run {run_dir.name} of {config.run.pipeline_name}")
     except Exception as error:  # noqa: BLE001 - OSError mostly, but plotting can fail in many ways
@@ -190,8 +205,11 @@ def failed_component(executions: list[run_outputs.ComponentRun], node_order: lis
     return next((node for node in node_order if node not in finished), None)
 
 
+def error_text(error: Exception) -> str:
+    return str(error).strip() or type(error).__name__
+
+
 def describe_failure(error: Exception, component: str | None) -> str:
     """One message that says which component failed and why."""
     where = f"{component} failed" if component else "the pipeline failed"
-    text = str(error).strip() or type(error).__name__
-    return f"{where}: {text}"
+    return f"{where}: {error_text(error)}"

@@ -1,0 +1,207 @@
+"""Knowing how runs end: the outcome record, webhook notifications, and
+``flowers-tfx runs``. The webhook receivers are loopback HTTP servers the
+tests start on free ports and stop."""
+
+import http.server
+import io
+import json
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli.main import main
+from pipeline.config import NotifyConfig, load_config
+from pipeline.reporting import notify
+from pipeline.reporting.outcome import RunOutcome, outcome_of, read_outcome
+from pipeline.reporting.summary import Evaluation, RunSummary
+
+FIELDS = {"pipeline", "run_id", "state", "failed_component", "error", "blessed", "reasons", "pushed_version",
+          "accuracy", "text"}
+
+
+@contextmanager
+def webhook_server(delay: float = 0.0):
+    """A loopback server that records each POSTed JSON body; ``delay`` seconds before it answers."""
+    received = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            time.sleep(delay)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/hooks/T000/SECRET?token=abc", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def silent_server():
+    """Accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/hook/SECRET"
+    finally:
+        listener.close()
+
+
+def refused_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/hook/SECRET"
+
+
+def evaluation(blessed: bool) -> Evaluation:
+    return Evaluation(accuracy=0.8125, example_count=80, confusion=[[1] * 5] * 5, blessed=blessed,
+                      reasons=["accuracy 0.812 is at least the floor 0.500"] if blessed else
+                      ["sparse_categorical_accuracy 0.812 is below the floor 0.900"])
+
+
+@pytest.mark.parametrize(
+    "summary, state, text",
+    [
+        (RunSummary(evaluation=evaluation(True), pushed_path="/srv/serving/1700000000"), "pushed",
+         "flowers run R1 pushed version 1700000000 (accuracy 0.812)"),
+        (RunSummary(evaluation=evaluation(False)), "not_blessed",
+         "flowers run R1 not blessed (accuracy 0.812): sparse_categorical_accuracy 0.812 is below the floor 0.900"),
+        (RunSummary(evaluation=evaluation(True), pushed_path="/srv/serving/1", already_serving=True), "unchanged",
+         "flowers run R1 finished; the blessed model was already serving (accuracy 0.812)"),
+        (RunSummary(failed="Trainer failed: too few examples"), "failed",
+         "flowers run R1 FAILED in Trainer: too few examples"),
+    ],
+)
+def test_the_outcome_says_how_a_run_ended(summary, state, text):
+    failed = ("Trainer", "too few examples") if state == "failed" else (None, None)
+    outcome = outcome_of(summary, "flowers", "R1", "2026-12-01T10:00:00Z", 12.34, *failed)
+    assert (outcome.state, outcome.text) == (state, text)
+    assert FIELDS <= set(outcome.to_dict())
+    assert RunOutcome.from_dict(json.loads(json.dumps(outcome.to_dict()))) == outcome
+
+
+def test_a_webhook_receives_the_outcome_and_the_url_is_masked(caplog):
+    outcome = RunOutcome("flowers", "R1", "pushed", pushed_version="7", accuracy=0.9)
+    with webhook_server() as (url, received):
+        line = notify.notify(NotifyConfig(webhook=url), outcome)
+    assert received == [outcome.to_dict()]
+    assert line == "Notified http://127.0.0.1:%s/*** (pushed)" % url.split(":")[2].split("/")[0]
+    assert "SECRET" not in caplog.text and "token" not in caplog.text
+
+
+def test_only_the_chosen_outcomes_are_posted():
+    with webhook_server() as (url, received):
+        assert notify.notify(NotifyConfig(webhook=url, on=["failed"]), RunOutcome("f", "R", "pushed")) is None
+        notify.notify(NotifyConfig(webhook=url, on=["failed"]), RunOutcome("f", "R", "failed"))
+    assert [body["state"] for body in received] == ["failed"]
+
+
+@pytest.mark.parametrize("kind", ["refused", "silent", "not a url"])
+def test_a_webhook_that_is_down_or_silent_is_one_warning(kind, caplog):
+    settings = NotifyConfig(timeout_seconds=1.0)
+    started = time.monotonic()
+    if kind == "silent":
+        with silent_server() as url:
+            line = notify.notify(NotifyConfig(webhook=url, timeout_seconds=1.0), RunOutcome("f", "R", "failed"))
+    else:
+        settings.webhook = refused_url() if kind == "refused" else "hxxp:/nowhere/SECRET"
+        line = notify.notify(settings, RunOutcome("f", "R", "failed"))
+    assert time.monotonic() - started < 5
+    assert line.startswith("warning: the notification to ") and "the run's outcome is unchanged" in line
+    assert "SECRET" not in line and "SECRET" not in caplog.text
+
+
+def test_notify_settings_are_checked():
+    from pipeline.config import ConfigError
+
+    assert load_config(overrides={"notify.on": "failed pushed"}, environ={}).notify.on == ["failed", "pushed"]
+    with pytest.raises(ConfigError, match="notify.on: 'sometimes' is not a valid choice"):
+        load_config(overrides={"notify.on": "failed sometimes"}, environ={})
+
+
+# ------------------------------------------------------------------ real runs
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory) -> Path:
+    from pipeline.data.synth import write_synthetic_shards
+
+    folder = tmp_path_factory.mktemp("notify-shards")
+    write_synthetic_shards(str(folder), images=200, shards=2, seed=5, size=64)
+    return folder
+
+
+def run_with(shards: Path, work: Path, url: str, **settings) -> tuple[int, str]:
+    overrides = {
+        "data.source": f"{shards}/*.tfrec", "run.work_dir": str(work), "model.image_size": 32,
+        "model.batch_size": 16, "model.epochs": 1, "gate.min_accuracy": 0, "notify.webhook": url,
+        "notify.timeout_seconds": 1.0, **settings,
+    }
+    from pipeline.runners.local import run_local
+
+    out = io.StringIO()
+    result = run_local(load_config(overrides=overrides, environ={}), out)
+    return (0 if result.succeeded else 1), out.getvalue()
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_pushed_not_blessed_and_failed_runs_each_post_once_and_runs_lists_them(shards, tmp_path, capsys):
+    work = tmp_path / "work"
+    with webhook_server() as (url, received):
+        status, out = run_with(shards, work, url)
+        assert status == 0, out
+        # The same model against a floor it cannot reach: only the Evaluator runs again.
+        status, out = run_with(shards, work, url, **{"gate.min_accuracy": 1.0})
+        assert status == 0, out
+        # A batch larger than the data: the Trainer fails.
+        status, out = run_with(shards, work, url, **{"model.batch_size": 4096})
+        assert status == 1, out
+    assert [body["state"] for body in received] == ["pushed", "not_blessed", "failed"]
+    for body in received:
+        assert FIELDS <= set(body)
+    pushed, not_blessed, failed = received
+    assert pushed["blessed"] is True and pushed["pushed_version"].isdigit() and pushed["accuracy"] is not None
+    assert not_blessed["blessed"] is False and "below the floor 1.000" in not_blessed["reasons"][0]
+    assert failed["failed_component"] == "Trainer" and "too few examples" in failed["error"]
+    assert failed["text"].startswith(f"flowers run {failed['run_id']} FAILED in Trainer:")
+
+    # What the runs wrote is what `runs` shows, and `runs wait` maps it to an exit status.
+    run_ids = sorted(path.name for path in (work / "runs").iterdir())
+    assert [read_outcome(work / "runs" / run_id).state for run_id in run_ids] == ["pushed", "not_blessed", "failed"]
+    assert main(["runs", "list", "--work-dir", str(work)]) == 0
+    listing = capsys.readouterr().out
+    assert all(run_id in listing for run_id in run_ids) and "not_blessed" in listing
+    assert main(["runs", "show", run_ids[2], "--work-dir", str(work)]) == 0
+    assert "failed in Trainer: too few examples" in capsys.readouterr().out
+    assert [main(["runs", "wait", run_id, "--work-dir", str(work)]) for run_id in run_ids] == [0, 3, 1]
+
+    # A webhook that never answers, or refuses: the outcome and exit status do not change.
+    with silent_server() as silent:
+        status, out = run_with(shards, work, silent, **{"model.batch_size": 4096})
+    assert status == 1 and "warning: the notification to" in out and "SECRET" not in out
+    # (the model is already serving: an "unchanged" run, posted only when asked for)
+    status, out = run_with(shards, work, refused_url(), **{"notify.on": "unchanged"})
+    assert status == 0 and "warning: the notification to" in out
+
+
+def test_runs_of_an_empty_work_dir_and_an_unknown_run(tmp_path, capsys):
+    assert main(["runs", "list", "--work-dir", str(tmp_path)]) == 0
+    assert "No runs in" in capsys.readouterr().out
+    assert main(["runs", "show", "nope", "--work-dir", str(tmp_path)]) == 2
+    assert "no runs in this work directory" in capsys.readouterr().err
