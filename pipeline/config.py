@@ -53,6 +53,10 @@ class DataConfig:
     # of range, ...): with 0 any such record stops the run with a list of them;
     # up to this fraction they are quarantined and the run goes on.
     max_bad_fraction: float = 0.0
+    # The largest image (width x height, read from its header) that is ever
+    # decoded: screening, data convert/inspect, predict and the exported model
+    # refuse larger ones, so a small "decompression bomb" cannot exhaust memory.
+    max_image_pixels: int = 40_000_000
 
 
 @dataclasses.dataclass
@@ -109,6 +113,11 @@ class GateConfig:
     min_accuracy: float = 0.5
     # And at most this much below the last blessed model's accuracy.
     max_accuracy_drop: float = 0.02
+    # Every class's accuracy on its own eval examples (its recall) must be at
+    # least this (0: no per-class floor) ...
+    min_class_accuracy: float = 0.0
+    # ... and at most this much below the last blessed model's on that class (1: no check).
+    max_class_accuracy_drop: float = 1.0
 
 
 @dataclasses.dataclass
@@ -224,6 +233,7 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "data.synthetic_shards": (1, None),
     "data.eval_fraction": (0.01, 0.99),
     "data.max_bad_fraction": (0.0, 1.0),
+    "data.max_image_pixels": (1, 2**31 - 1),
     "model.image_size": (32, 1024),
     "model.epochs": (1, None),
     "model.batch_size": (1, None),
@@ -242,6 +252,8 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "vertex.gpu_count": (1, 16),
     "gate.min_accuracy": (0.0, 1.0),
     "gate.max_accuracy_drop": (0.0, 1.0),
+    "gate.min_class_accuracy": (0.0, 1.0),
+    "gate.max_class_accuracy_drop": (0.0, 1.0),
     "notify.timeout_seconds": (0.1, 60.0),
 }
 # List settings whose every item must be one of these.

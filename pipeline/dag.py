@@ -85,16 +85,41 @@ def example_gen_configs(config: Config, location: DataLocation):
     return input_config, output_config
 
 
-def eval_config(config: Config) -> tfma.EvalConfig:
-    """The gate: accuracy above a floor and not much worse than the last blessed
-    model; plus the confusion matrix that per-class accuracy is read from."""
-    accuracy_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.gate.min_accuracy}),
+def accuracy_threshold(floor: float, max_drop: float) -> tfma.MetricThreshold:
+    """At least ``floor``, and at most ``max_drop`` below the last blessed model
+    (TFMA skips the comparison when there is no blessed model yet)."""
+    return tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": floor}),
         change_threshold=tfma.GenericChangeThreshold(
             direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -config.gate.max_accuracy_drop},
+            absolute={"value": -max_drop},
         ),
     )
+
+
+def per_class_gate_on(gate) -> bool:
+    return gate.min_class_accuracy > 0 or gate.max_class_accuracy_drop < 1
+
+
+def eval_config(config: Config) -> tfma.EvalConfig:
+    """The gate: accuracy above a floor and not much worse than the last blessed
+    model, overall and (when configured) on each class's examples, whose
+    accuracy is the class's recall; plus the confusion matrix that the
+    summary's per-class accuracy is read from."""
+    gate = config.gate
+    slicing_specs = [tfma.SlicingSpec()]
+    accuracy = tfma.MetricConfig(
+        class_name="SparseCategoricalAccuracy", threshold=accuracy_threshold(gate.min_accuracy, gate.max_accuracy_drop)
+    )
+    if per_class_gate_on(gate):
+        by_class = tfma.SlicingSpec(feature_keys=[features.LABEL])
+        slicing_specs.append(by_class)
+        accuracy.per_slice_thresholds.append(
+            tfma.PerSliceMetricThreshold(
+                slicing_specs=[by_class],
+                threshold=accuracy_threshold(gate.min_class_accuracy, gate.max_class_accuracy_drop),
+            )
+        )
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
@@ -103,12 +128,12 @@ def eval_config(config: Config) -> tfma.EvalConfig:
                 prediction_key=signatures.PROBABILITIES,
             )
         ],
-        slicing_specs=[tfma.SlicingSpec()],
+        slicing_specs=slicing_specs,
         metrics_specs=[
             tfma.MetricsSpec(
                 metrics=[
                     tfma.MetricConfig(class_name="ExampleCount"),
-                    tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=accuracy_threshold),
+                    accuracy,
                     tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
                 ]
             )
@@ -174,6 +199,7 @@ def create_pipeline(
         input_config=input_config,
         output_config=output_config,
         max_bad_fraction=config.data.max_bad_fraction,
+        max_image_pixels=config.data.max_image_pixels,
     ).with_id("ImportExampleGen")
     schema_file = vertex_specs.CONTAINER_SCHEMA_FILE if platform == "vertex" else str(schema.SCHEMA_FILE)
     schema_gen = ImportSchemaGen(schema_file=schema_file)
@@ -190,7 +216,12 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        custom_config={"image_size": model_settings(config)["image_size"]},
+        # The pixel budget becomes a constant of the transform graph, so the
+        # exported model (which runs that graph) refuses what screening refused.
+        custom_config={
+            "image_size": model_settings(config)["image_size"],
+            "max_image_pixels": config.data.max_image_pixels,
+        },
         materialize=False,
         disable_statistics=True,
     )

@@ -104,8 +104,21 @@ def _overall_metrics(result) -> dict:
     return {}
 
 
-def _failure_reason(failure) -> str:
+def _slice_name(slice_key) -> str:
+    """``class roses`` for a per-class slice; empty for the whole eval split."""
+    for single in slice_key.single_slice_keys:
+        if single.column == features.LABEL:
+            class_id = int(single.int64_value or single.bytes_value or 0)
+            name = schema.LABELS[class_id] if 0 <= class_id < len(schema.LABELS) else str(class_id)
+            return f"class {name}"
+    return ""
+
+
+def _failure_reason(failure, slice_key=None) -> str:
     name = failure.metric_key.name
+    where = _slice_name(slice_key) if slice_key is not None else ""
+    if where:
+        name = f"{name} on {where}"
     value = failure.metric_value.double_value.value
     threshold = failure.metric_threshold
     if failure.metric_key.is_diff:
@@ -127,7 +140,7 @@ def read_evaluation(evaluation_uri: str, blessing: Artifact, has_baseline: bool,
     blessed = bool(blessing.properties.get("blessed"))
     validation = tfma.load_validation_result(evaluation_uri)
     reasons = [
-        _failure_reason(failure)
+        _failure_reason(failure, per_slice.slice_key)
         for per_slice in validation.metric_validations_per_slice
         for failure in per_slice.failures
     ]
@@ -139,6 +152,8 @@ def read_evaluation(evaluation_uri: str, blessing: Artifact, has_baseline: bool,
             )
         else:
             reasons.append("and there is no blessed model before it to compare with")
+        if gate.min_class_accuracy > 0:
+            reasons.append(f"and every class's accuracy is at least {gate.min_class_accuracy:.3f}")
     return Evaluation(
         accuracy=accuracy,
         example_count=int(metrics.get("example_count") or 0),
