@@ -85,7 +85,7 @@ def exit_status(state: str) -> int:
     """0 succeeded (pushed, or the blessed model already serving), 1 failed or
     abandoned, 3 finished without pushing because the model was not blessed."""
     if state in ("pushed", "unchanged"):
-        return EXIT_OK
+        return EXIT_OK  # "failed", "cancelled", "abandoned": 1
     if state == "not_blessed":
         return EXIT_NOT_PUSHED
     return EXIT_PROBLEMS

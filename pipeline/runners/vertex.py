@@ -157,3 +157,83 @@ def console_url(config: Config, job: aiplatform.PipelineJob | None = None) -> st
     if job is None:
         return f"https://console.cloud.google.com/vertex-ai/pipelines/schedules?project={project}"
     return f"https://console.cloud.google.com/vertex-ai/locations/{region}/pipelines/runs/{job.name}?project={project}"
+
+
+# ------------------------------------------------------------------------- runs
+
+# What `flowers-tfx runs` says of a PipelineJob, by its state.
+_RUNNING_STATES = ("PIPELINE_STATE_QUEUED", "PIPELINE_STATE_PENDING", "PIPELINE_STATE_RUNNING",
+                   "PIPELINE_STATE_CANCELLING", "PIPELINE_STATE_PAUSED", "PIPELINE_STATE_UNSPECIFIED")
+_FAILED_STATES = ("PIPELINE_STATE_FAILED", "PIPELINE_STATE_CANCELLED")
+# The Pusher's output artifact says whether it pushed (TFX's PushedModel properties).
+PUSHER_TASK = "Pusher"
+
+
+def list_runs(config: Config, limit: int = 20, credentials: Credentials | None = None) -> list:
+    """The newest runs of the pipeline (its display name), newest first."""
+    credentials = _connect(config, credentials)
+    jobs = aiplatform.PipelineJob.list(
+        filter=f'display_name="{config.run.pipeline_name}"', order_by="create_time desc",
+        **_location(config, credentials),
+    )
+    return list(jobs)[:limit]
+
+
+def get_run(config: Config, run: str, credentials: Credentials | None = None) -> aiplatform.PipelineJob:
+    """The run with this job ID (as ``runs list`` shows it) or full resource name."""
+    credentials = _connect(config, credentials)
+    return aiplatform.PipelineJob.get(resource_name=run, **_location(config, credentials))
+
+
+def _pusher_outcome(job) -> str:
+    """``pushed``, ``unchanged`` or ``not_blessed``, from the Pusher task's output."""
+    for task in job.gca_resource.job_detail.task_details:
+        if task.task_name != PUSHER_TASK:
+            continue
+        for output in task.outputs.values():
+            for artifact in output.artifacts:
+                metadata = dict(artifact.metadata or {})
+                if not metadata.get("pushed"):
+                    return "not_blessed"
+                return "unchanged" if metadata.get("already_serving") else "pushed"
+    return "not_blessed"  # the Pusher never ran: the pipeline stopped before it without failing
+
+
+def run_state(job) -> str:
+    """One of running, failed, pushed, unchanged, not_blessed (as for local runs)."""
+    state = job.gca_resource.state.name
+    if state in _RUNNING_STATES:
+        return "running"
+    if state in _FAILED_STATES:
+        return "failed" if state.endswith("FAILED") else "cancelled"
+    return _pusher_outcome(job)
+
+
+def failed_tasks(job) -> list[tuple[str, str]]:
+    """``[(task, error message)]`` of the tasks that failed."""
+    return [
+        (task.task_name, task.error.message or task.state.name)
+        for task in job.gca_resource.job_detail.task_details
+        if task.state.name == "FAILED"
+    ]
+
+
+def wait_run(config: Config, run: str, timeout: float | None = None, poll_seconds: float = 30.0,
+             on_progress=lambda line: None, credentials: Credentials | None = None, sleep=None):
+    """Blocks until the run ends, reporting each task as it changes state; the job."""
+    import time
+
+    sleep = sleep or time.sleep
+    deadline = None if timeout is None else time.monotonic() + timeout
+    seen: dict[str, str] = {}
+    while True:
+        job = get_run(config, run, credentials)
+        for task in job.gca_resource.job_detail.task_details:
+            if seen.get(task.task_name) != task.state.name:
+                seen[task.task_name] = task.state.name
+                on_progress(f"{task.task_name}: {task.state.name.lower()}")
+        if run_state(job) != "running":
+            return job
+        if deadline is not None and time.monotonic() > deadline:
+            raise VertexError(f"{job.resource_name}: still running after {timeout:.0f} s")
+        sleep(poll_seconds)
