@@ -19,6 +19,10 @@ from google.cloud import aiplatform
 from tfx import v1 as tfx
 
 ALIAS_PREFIX = "serving-"
+# The alias of the registry version that takes all of the endpoint's traffic.
+SERVING_ALIAS = "serving"
+# Set on every version this step uploads: only the Pusher's blessed models get here.
+BLESSED_LABEL = "blessed"
 PUSHED_KEY = "pushed"
 PUSHED_DESTINATION_KEY = "pushed_destination"
 PUSHED_VERSION_KEY = "pushed_version"
@@ -35,6 +39,8 @@ class RegistryTarget:
     endpoint: str = ""
     machine_type: str = "n1-standard-2"
     service_account: str = ""
+    # The share of the endpoint's traffic a new version gets (the canary).
+    traffic_percent: int = 100
 
     @property
     def location(self) -> dict:
@@ -64,6 +70,7 @@ def upload_version(model_dir: str, serving_version: str, target: RegistryTarget)
         is_default_version=True,
         version_aliases=[alias],
         version_description=f"serving version {serving_version} from {model_dir}",
+        labels={BLESSED_LABEL: "true", "serving_version": str(serving_version)},
         artifact_uri=model_dir,
         serving_container_image_uri=target.serving_image,
         sync=True,
@@ -83,7 +90,10 @@ def _endpoint(target: RegistryTarget):
 
 
 def deploy(model, target: RegistryTarget) -> None:
-    """Puts ``model`` on the endpoint with all the traffic, unless it is there already."""
+    """Puts ``model`` on the endpoint with ``target.traffic_percent`` of the
+    traffic, unless it is there already. The models already deployed keep the
+    rest in their proportions (the SDK's rule), so with one model before, a
+    10% canary leaves it 90%. At 100% the ``serving`` alias moves to it."""
     endpoint = _endpoint(target)
     for deployed in endpoint.list_models():
         if deployed.model == model.resource_name and deployed.model_version_id == model.version_id:
@@ -93,11 +103,16 @@ def deploy(model, target: RegistryTarget) -> None:
         endpoint=endpoint,
         deployed_model_display_name=f"{target.model_id}-v{model.version_id}",
         machine_type=target.machine_type,
-        traffic_percentage=100,
+        traffic_percentage=target.traffic_percent,
         service_account=target.service_account or None,
         sync=True,
     )
-    logging.info("Deployed %s to %s", model.versioned_resource_name, endpoint.resource_name)
+    logging.info(
+        "Deployed %s to %s with %d%% of the traffic", model.versioned_resource_name, endpoint.resource_name,
+        target.traffic_percent,
+    )
+    if target.traffic_percent == 100:
+        model.versioning_registry.add_version_aliases([SERVING_ALIAS], model.version_id)
 
 
 @tfx.dsl.components.component
@@ -111,6 +126,7 @@ def ModelRegistryPusher(
     endpoint: tfx.dsl.components.Parameter[str],
     machine_type: tfx.dsl.components.Parameter[str],
     service_account: tfx.dsl.components.Parameter[str],
+    traffic_percent: tfx.dsl.components.Parameter[int],
 ):
     """Uploads the Pusher's version to the Model Registry (and deploys it); nothing
     when the Pusher did not push."""
@@ -118,7 +134,9 @@ def ModelRegistryPusher(
         logging.info("The model was not pushed (not blessed); nothing goes to the registry.")
         registered_model.set_int_custom_property(PUSHED_KEY, 0)
         return
-    target = RegistryTarget(project, region, model_id, serving_image, endpoint, machine_type, service_account)
+    target = RegistryTarget(
+        project, region, model_id, serving_image, endpoint, machine_type, service_account, traffic_percent
+    )
     model = upload_version(
         pushed_model.get_string_custom_property(PUSHED_DESTINATION_KEY),
         pushed_model.get_string_custom_property(PUSHED_VERSION_KEY),

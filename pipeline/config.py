@@ -171,6 +171,9 @@ class VertexConfig:
     upload_model: bool = False
     # ... and deploy them to this endpoint (display name; empty = no deployment).
     endpoint: str = ""
+    # A newly pushed version gets this share of the endpoint's traffic; the
+    # versions already there keep the rest (100: it takes all of it).
+    canary_percent: int = 100
     serving_machine_type: str = "n1-standard-2"
     serving_image: str = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:latest"
 
@@ -250,6 +253,7 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "model.cache_mb": (0, None),
     "vertex.dataflow_max_workers": (1, None),
     "vertex.gpu_count": (1, 16),
+    "vertex.canary_percent": (1, 100),
     "gate.min_accuracy": (0.0, 1.0),
     "gate.max_accuracy_drop": (0.0, 1.0),
     "gate.min_class_accuracy": (0.0, 1.0),

@@ -192,4 +192,5 @@ def model_registry_target(config: Config) -> dict:
         "endpoint": vertex.endpoint,
         "machine_type": vertex.serving_machine_type,
         "service_account": vertex.service_account,
+        "traffic_percent": vertex.canary_percent,
     }

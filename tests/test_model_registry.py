@@ -21,6 +21,7 @@ PARAMETERS = {
     "endpoint": "",
     "machine_type": "n1-standard-2",
     "service_account": "pipelines@flowers-test.iam.gserviceaccount.com",
+    "traffic_percent": 100,
 }
 SERVING = "gs://flowers-test-bucket/root/serving"
 
@@ -31,6 +32,7 @@ class FakeRegistry:
     def __init__(self):
         self.versions = []  # upload keyword arguments, one per version
         self.endpoints = {}  # display name -> FakeEndpoint
+        self.aliases = {}  # moving alias -> version id
         registry = self
 
         class Model:
@@ -46,6 +48,11 @@ class FakeRegistry:
                 self.resource_name = f"projects/123/locations/{location}/models/flowers"
                 self.versioned_resource_name = f"{self.resource_name}@{self.version_id}"
                 self.deployments = []
+                self.versioning_registry = types.SimpleNamespace(
+                    add_version_aliases=lambda aliases, version: registry.aliases.update(
+                        {alias: version for alias in aliases}
+                    )
+                )
 
             @classmethod
             def upload(cls, **kwargs):
