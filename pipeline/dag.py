@@ -165,6 +165,26 @@ def make_trainer(config: Config, platform: Platform, **inputs) -> Trainer:
     return Trainer(run_fn=RUN_FN, custom_config=custom_config, **inputs)
 
 
+def run_notifier(config: Config):
+    """Vertex AI only: the exit handler that posts how a run ended to
+    ``notify.webhook`` (None when no webhook is configured)."""
+    if not config.notify.webhook:
+        return None
+    import json
+
+    from tfx import v1 as tfx
+
+    from components.run_notifier import RunNotifier  # TFX's Vertex-only exit handler
+
+    return RunNotifier(
+        final_status=tfx.orchestration.experimental.FinalStatusStr(),
+        webhook_url=config.notify.webhook,
+        notify_on=json.dumps(config.notify.on),
+        pipeline_name=config.run.pipeline_name,
+        timeout_seconds=config.notify.timeout_seconds,
+    ).with_id("RunNotifier")
+
+
 def default_beam_args(config: Config, platform: Platform) -> list[str]:
     """``run.beam_args``; on Vertex AI with Dataflow, the Dataflow options first.
 

@@ -205,3 +205,59 @@ def test_runs_of_an_empty_work_dir_and_an_unknown_run(tmp_path, capsys):
     assert "No runs in" in capsys.readouterr().out
     assert main(["runs", "show", "nope", "--work-dir", str(tmp_path)]) == 2
     assert "no runs in this work directory" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------- runs on Vertex AI
+
+VERTEX = {
+    "vertex.project": "flowers-test", "vertex.region": "europe-west4", "vertex.pipeline_root": "gs://b/root",
+    "vertex.image": "europe-west4-docker.pkg.dev/flowers-test/p/flowers-tfx:1", "data.source": "gs://b/d/*.tfrec",
+}
+
+
+def test_the_compiled_spec_notifies_from_an_exit_handler_after_every_task(tmp_path):
+    from pipeline.runners.kubeflow import compile_pipeline
+
+    url = "https://hooks.example.com/services/T0/B0/SECRET"
+    config = load_config(overrides={**VERTEX, "notify.webhook": url, "notify.on": "failed"}, environ={})
+    spec = json.loads(compile_pipeline(config, tmp_path / "pipeline.json").read_text())["pipelineSpec"]
+    tasks = spec["root"]["dag"]["tasks"]
+    handler = tasks["RunNotifier"]
+    assert handler["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
+    assert handler["dependentTasks"] == [name for name in tasks if name != "RunNotifier"]
+    parameters = handler["inputs"]["parameters"]
+    assert parameters["webhook_url"]["runtimeValue"]["constantValue"]["stringValue"] == url
+    assert parameters["final_status"] == {"taskFinalStatus": {"producerTask": handler["dependentTasks"][0]}}
+    # Without a webhook there is no exit handler.
+    plain = json.loads(compile_pipeline(load_config(overrides=VERTEX, environ={}), tmp_path / "p2.json").read_text())
+    assert "RunNotifier" not in plain["pipelineSpec"]["root"]["dag"]["tasks"]
+
+
+def test_the_exit_handler_posts_a_failed_run_with_its_failing_task():
+    from components.run_notifier import notify_final_status
+
+    status = json.dumps({
+        "state": "FAILED",
+        "error": {"code": 9, "message": "The DAG failed because some tasks failed. The failed tasks are: [Trainer]."},
+        "pipelineJobResourceName": "projects/123/locations/europe-west4/pipelineJobs/flowers-20261201",
+    })
+    with webhook_server() as (url, received):
+        body = notify_final_status(status, url, '["failed"]', "flowers", 2.0, lookup=lambda name: pytest.fail())
+    assert received == [body]
+    assert (body["state"], body["failed_component"], body["run_id"]) == ("failed", "Trainer", "flowers-20261201")
+    assert body["text"].startswith("flowers run flowers-20261201 FAILED in Trainer: The DAG failed")
+    assert FIELDS <= set(body)
+
+
+def test_the_exit_handler_reads_whether_a_successful_run_pushed_and_survives_a_dead_webhook():
+    from components.run_notifier import notify_final_status
+
+    status = json.dumps({"state": "SUCCEEDED", "pipelineJobResourceName": "projects/1/locations/r/pipelineJobs/j1"})
+    pushed = lambda name: {"state": "pushed", "blessed": True, "pushed_version": "1700000000"}  # noqa: E731
+    with webhook_server() as (url, received):
+        notify_final_status(status, url, '["pushed"]', "flowers", 2.0, lookup=pushed)
+        notify_final_status(status, url, '["failed"]', "flowers", 2.0, lookup=pushed)  # not asked for
+    assert [body["text"] for body in received] == ["flowers run j1 pushed version 1700000000"]
+    started = time.monotonic()
+    body = notify_final_status(status, refused_url(), '["pushed"]', "flowers", 1.0, lookup=pushed)
+    assert body["state"] == "pushed" and time.monotonic() - started < 5

@@ -60,5 +60,9 @@ def compile_pipeline(config: Config, out: str | os.PathLike) -> Path:
         output_dir=str(out.parent),
         output_filename=out.name,
     )
+    notifier = dag.run_notifier(config)
+    if notifier is not None:
+        # Runs after every other task, failed ones included: a failed run still notifies.
+        runner.set_exit_handler(notifier)
     runner.run(vertex_pipeline(config))
     return out

@@ -1,0 +1,54 @@
+"""Posting JSON to a webhook without ever failing the caller or leaking its secret.
+
+Webhook URLs carry their secret in the path or query (Slack's
+``/services/T.../B.../XXXX``), so only the scheme and host are ever shown or
+logged. Used by the local run's notification (``pipeline/reporting/notify``)
+and by the exit handler of runs on Vertex AI (``run_notifier.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.parse
+import urllib.request
+
+
+def masked(url: str) -> str:
+    """``https://hooks.example.com/***``: the URL without its path and query."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "?"
+    if parts.port:
+        host += f":{parts.port}"
+    return f"{parts.scheme or '?'}://{host}/***"
+
+
+def post(url: str, body: dict, timeout: float) -> int:
+    """POSTs ``body`` as JSON; the HTTP status. Raises on any failure."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode("utf-8"),
+        headers={"Content-Type": "application/json", "User-Agent": "flowers-tfx"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the user's own URL
+        return response.status
+
+
+def send(url: str, body: dict, timeout: float) -> tuple[bool, str]:
+    """Posts ``body``; ``(sent, why not)``. Never raises, never shows the URL's secret."""
+    where = masked(url)
+    try:
+        status = post(url, body, timeout)
+    except urllib.error.HTTPError as error:
+        reason = f"it answered HTTP {error.code}"
+    except (urllib.error.URLError, OSError) as error:
+        reason = str(getattr(error, "reason", None) or error)
+    except ValueError:  # urllib's message would repeat the whole URL
+        reason = "not a URL urllib can open"
+    else:
+        logging.info("Posted to %s (HTTP %d)", where, status)
+        return True, ""
+    logging.warning("Posting to %s failed: %s", where, reason)
+    return False, reason
