@@ -7,6 +7,13 @@ input. Training and serving therefore cannot drift apart.
 
 Transform does not materialize the preprocessed images (float pixels are
 about 35 times the JPEG bytes); the Trainer applies the graph on the fly.
+
+Before anything is decoded, the batch's image sizes are read from their
+headers and checked against the pixel budget (``custom_config
+["max_image_pixels"]``, from ``data.max_image_pixels``): the budget is a
+constant of the transform graph, so the exported model refuses a
+decompression bomb sent to TF Serving with the same limit the training data
+was screened with.
 """
 
 from __future__ import annotations
@@ -15,6 +22,12 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from components import features
+from components.image_budget import (
+    DEFAULT_MAX_IMAGE_PIXELS,
+    assert_within_budget,
+    fixed_header_dimensions,
+    jpeg_dimensions,
+)
 
 
 def decode_image(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
@@ -36,15 +49,43 @@ def decode_image(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
     return tf.ensure_shape(image, [image_size, image_size, 3])
 
 
-def decode_images(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
-    """A batch of encoded images, shape [batch] or [batch, 1] -> [batch, size, size, 3]."""
+def decode_images(
+    encoded: tf.Tensor, image_size: int, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+) -> tf.Tensor:
+    """A batch of encoded images, shape [batch] or [batch, 1] -> [batch, size, size, 3].
+
+    Fails with InvalidArgumentError when an image declares more than
+    ``max_pixels`` pixels in its header, and never decodes that image: each
+    image's size is read from its header first (PNG, GIF and BMP for the
+    whole batch, a JPEG's by libjpeg inside the loop), and one over the
+    budget gives a blank image instead of being decoded. One Assert on the
+    batch of sizes then fails the batch. The Assert is outside map_fn on
+    purpose: a stateful op in the per-image function would make map_fn run
+    its iterations one after the other.
+    """
     encoded = tf.reshape(encoded, [-1])
-    return tf.map_fn(
-        lambda one: decode_image(one, image_size),
-        encoded,
-        fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32),
+
+    def decode_one(args):
+        one, header_size = args
+        size = jpeg_dimensions(one, header_size)
+        image = tf.cond(
+            size[0] * size[1] <= max_pixels,
+            lambda: decode_image(one, image_size),
+            lambda: tf.zeros([image_size, image_size, 3], tf.float32),
+        )
+        return image, size
+
+    images, sizes = tf.map_fn(
+        decode_one,
+        (encoded, fixed_header_dimensions(encoded)),
+        fn_output_signature=(
+            tf.TensorSpec([image_size, image_size, 3], tf.float32),
+            tf.TensorSpec([2], tf.int64),
+        ),
         parallel_iterations=8,
     )
+    with tf.control_dependencies([assert_within_budget(sizes, max_pixels)]):
+        return tf.identity(images)
 
 
 def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
@@ -56,7 +97,8 @@ def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
     means is the exact pixel mean, and likewise for the squares.
     """
     image_size = int(custom_config["image_size"])
-    images = decode_images(inputs[features.IMAGE], image_size)
+    max_pixels = int(custom_config.get("max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS))
+    images = decode_images(inputs[features.IMAGE], image_size, max_pixels)
 
     per_image_mean = tf.reduce_mean(images, axis=[1, 2])  # [batch, 3]
     per_image_mean_square = tf.reduce_mean(tf.square(images), axis=[1, 2])

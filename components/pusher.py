@@ -10,7 +10,8 @@ Differences from TFX's own filesystem push, and why:
   baseline; that must not create a second, identical version.
 - Versions only go up, even for two pushes within one second.
 - Each version carries ``assets.extra/push.json``, which says which model
-  artifact it came from; ``models list`` and the dedup above read it.
+  artifact it came from; ``models list`` and the dedup above read it. The
+  layout is described once, in ``components/serving_layout.py``.
 """
 
 from __future__ import annotations
@@ -29,33 +30,28 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-PUSH_MANIFEST = os.path.join("assets.extra", "push.json")
+from components.common import utc_timestamp
+
+from components import serving_layout
+
+PUSH_MANIFEST = serving_layout.MANIFEST_PATH
 STAGING_PREFIX = ".staging-"
 ALREADY_SERVING_KEY = "already_serving"
 
 
 def serving_versions(base_directory: str) -> list[int]:
     """The integer version directories TF Serving would load, ascending."""
-    if not fileio.exists(base_directory):
-        return []
-    names = (name.rstrip("/") for name in fileio.listdir(base_directory))
-    return sorted(int(name) for name in names if name.isdigit())
-
-
-def read_manifest(version_dir: str) -> dict:
-    path = os.path.join(version_dir, PUSH_MANIFEST)
-    if not fileio.exists(path):
-        return {}
-    try:
-        return json.loads(io_utils.read_string_file(path))
-    except ValueError:
-        return {}
+    return list(serving_layout.version_dirs(base_directory))
 
 
 def version_serving(base_directory: str, model_uri: str) -> int | None:
     """The version already serving the model at ``model_uri``, if any."""
-    for version in serving_versions(base_directory):
-        if read_manifest(os.path.join(base_directory, str(version))).get("model_uri") == model_uri:
+    for version, folder in serving_layout.version_dirs(base_directory).items():
+        try:
+            manifest = serving_layout.read_manifest(folder) or {}
+        except serving_layout.ManifestError:  # a damaged manifest names no model
+            manifest = {}
+        if manifest.get("model_uri") == model_uri:
             return version
     return None
 
@@ -65,21 +61,59 @@ def next_version(base_directory: str) -> int:
     return max([int(time.time())] + [v + 1 for v in existing])
 
 
+# A staging folder without a live owner and older than this was left by an
+# older release's killed push (its name carries no process id).
+_UNOWNED_STAGING_SECONDS = 3600
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_abandoned_staging(base_directory: str) -> list[str]:
+    """Deletes the staging folders of pushes that were killed part-way (their
+    process is gone); a push in progress keeps its own. Returns what it removed."""
+    removed = []
+    for name in os.listdir(base_directory):
+        if not name.startswith(STAGING_PREFIX):
+            continue
+        path = os.path.join(base_directory, name)
+        parts = name[len(STAGING_PREFIX):].split("-")
+        if len(parts) == 3 and parts[1].isdigit():
+            abandoned = not _process_alive(int(parts[1]))
+        else:
+            abandoned = time.time() - os.path.getmtime(path) > _UNOWNED_STAGING_SECONDS
+        if abandoned:
+            fileio.rmtree(path)
+            logging.info("Removed %s, left by a push that was cut short", path)
+            removed.append(path)
+    return removed
+
+
 def publish_version(model_path: str, base_directory: str, version: int, manifest: dict) -> str:
     """Copies a SavedModel to ``base_directory/version`` so it appears at once.
 
     On a local filesystem the copy is staged and renamed into place. Object
     stores (gs://) have no atomic rename; there ``saved_model.pb`` is copied
-    last, as TF Serving treats a version without it as not there yet.
+    last, as TF Serving treats a version without it as not there yet. The
+    manifest is written after the copy, because TFX's ``copy_dir`` deletes
+    its destination first (it would take an earlier manifest with it).
     """
     fileio.makedirs(base_directory)
-    final = os.path.join(base_directory, str(version))
-    if "://" in base_directory:
-        io_utils.write_string_file(os.path.join(final, PUSH_MANIFEST), json.dumps(manifest, indent=2))
+    final = serving_layout.join(base_directory, str(version))
+    if serving_layout.is_remote(base_directory):
         io_utils.copy_dir(model_path, final, deny_regex_patterns=[r"saved_model\.pb$"])
-        io_utils.copy_file(os.path.join(model_path, "saved_model.pb"), os.path.join(final, "saved_model.pb"))
+        io_utils.write_string_file(serving_layout.join(final, PUSH_MANIFEST), json.dumps(manifest, indent=2))
+        io_utils.copy_file(os.path.join(model_path, "saved_model.pb"), serving_layout.join(final, "saved_model.pb"))
         return final
-    staging = os.path.join(base_directory, f"{STAGING_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
+    remove_abandoned_staging(base_directory)
+    staging = os.path.join(base_directory, f"{STAGING_PREFIX}{version}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         io_utils.copy_dir(model_path, staging)
         io_utils.write_string_file(os.path.join(staging, PUSH_MANIFEST), json.dumps(manifest, indent=2))
@@ -126,7 +160,7 @@ class Executor(tfx_pusher.Executor):
             "model_uri": model.uri,
             "model_artifact_id": model.id,
             "blessing_uri": blessing.uri,
-            "pushed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "pushed_at": utc_timestamp(),
         }
         final = publish_version(self.GetModelPath(input_dict), base_directory, version, manifest)
         io_utils.write_string_file(os.path.join(model_push.uri, "push.json"), json.dumps(manifest, indent=2))

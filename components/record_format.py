@@ -5,17 +5,21 @@ The format (every feature, its type and shape) is the curated schema in
 ImportExampleGen's screening (``screened_example_gen.py``) and ``flowers-tfx
 data inspect`` both judge records with :func:`parse_record`, so a record the
 pipeline refuses is one the data tools report, in the same words.
+
+Before any decoder sees an image, its width and height are read from its
+header and checked against the pixel budget (``components/image_budget.py``):
+a record whose image is over it is reported like any other bad record, and
+the image is never decoded.
 """
 
 from __future__ import annotations
 
-import io
-
 import tensorflow as tf
 from google.protobuf.message import DecodeError
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
 from components.features import CLASS_NAME, IMAGE, LABEL, ONE_HOT, RECORD_FEATURES, SIZE
+from components.image_budget import DEFAULT_MAX_IMAGE_PIXELS, ImageBudgetError, header_problem, open_image
 from schema import LABELS
 
 
@@ -32,15 +36,24 @@ def _values(example: tf.train.Example, key: str, kind: str, problems: list[str])
     return list(getattr(features[key], kind).value)
 
 
-def _check_image(image: bytes, size: list[int] | None, problems: list[str]) -> tuple[int, int] | None:
-    """Decode the image fully; append what is wrong to ``problems``; return (height, width)."""
+def _check_image(
+    image: bytes, size: list[int] | None, problems: list[str], max_pixels: int
+) -> tuple[int, int] | None:
+    """Decode the image fully; append what is wrong to ``problems``; return (height, width).
+
+    The header has already been checked against the budget; ``open_image``
+    also measures formats other than JPEG, PNG, GIF and BMP before decoding.
+    """
     try:
-        with Image.open(io.BytesIO(image)) as picture:
+        with open_image(image, max_pixels) as picture:
             picture.load()
             image_format, mode = picture.format, picture.mode
             width, height = picture.size
     except UnidentifiedImageError:
         problems.append("image does not decode: not an image format Pillow can read")
+        return None
+    except ImageBudgetError as error:
+        problems.append(str(error))
         return None
     except Exception as error:  # Pillow raises OSError, SyntaxError, ValueError... for damaged data
         problems.append(f"image does not decode: {error}")
@@ -54,7 +67,9 @@ def _check_image(image: bytes, size: list[int] | None, problems: list[str]) -> t
     return height, width
 
 
-def parse_record(serialized: bytes, check_image: bool = True) -> dict:
+def parse_record(
+    serialized: bytes, check_image: bool = True, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+) -> dict:
     """Read one serialized record and say everything that is wrong with it.
 
     ``image`` and ``class`` are required; ``label``, ``size`` and
@@ -65,11 +80,15 @@ def parse_record(serialized: bytes, check_image: bool = True) -> dict:
     has the wrong type): ``image`` (bytes), ``class`` (int), ``label`` (str),
     ``size`` (list of int), ``one_hot_class`` (list of float); plus
     ``image_size`` ((height, width) from decoding the JPEG, None if not
-    decoded) and ``problems``, a list of readable sentences, empty for a good
-    record. With ``check_image=False`` the JPEG is not decoded (faster).
+    decoded), ``image_refused`` (True when the image's header already rules
+    out decoding it: over ``max_pixels`` pixels, or a damaged header) and
+    ``problems``, a list of readable sentences, empty for a good record.
+    With ``check_image=False`` the JPEG is not decoded (faster); its header
+    is still checked against the budget, which costs next to nothing.
     """
     parsed = {key: None for key in RECORD_FEATURES}
     parsed["image_size"] = None
+    parsed["image_refused"] = False
     problems: list[str] = []
     parsed["problems"] = problems
     try:
@@ -123,6 +142,11 @@ def parse_record(serialized: bytes, check_image: bool = True) -> dict:
         elif class_id is not None and one_hot != expected:
             problems.append(f"one_hot_class {one_hot} does not match class {class_id}")
 
-    if check_image and parsed[IMAGE] is not None:
-        parsed["image_size"] = _check_image(parsed[IMAGE], size, problems)
+    if parsed[IMAGE] is not None:
+        refused = header_problem(parsed[IMAGE], max_pixels)
+        if refused:
+            problems.append(refused)
+            parsed["image_refused"] = True
+        elif check_image:
+            parsed["image_size"] = _check_image(parsed[IMAGE], size, problems, max_pixels)
     return parsed

@@ -59,19 +59,6 @@ def pusher_outcome(resource_name: str) -> dict:
     return {}
 
 
-def text_of(body: dict) -> str:
-    head = f"{body['pipeline']} run {body['run_id']}"
-    if body["state"] == "failed":
-        return f"{head} FAILED in {body['failed_component'] or 'the pipeline'}: {body['error']}"
-    if body["state"] == "pushed":
-        return f"{head} pushed version {body['pushed_version']}"
-    if body["state"] == "not_blessed":
-        return f"{head} not blessed"
-    if body["state"] == "unchanged":
-        return f"{head} finished; the blessed model was already serving"
-    return f"{head} succeeded"
-
-
 def notify_final_status(final_status: str, webhook_url: str, notify_on: str, pipeline_name: str,
                         timeout_seconds: float, lookup=pusher_outcome) -> dict:
     """Builds the body, posts it if its state is one of ``notify_on`` (JSON list); returns it."""
@@ -81,7 +68,7 @@ def notify_final_status(final_status: str, webhook_url: str, notify_on: str, pip
             body.update(lookup(body["resource_name"]))
         except Exception as error:  # noqa: BLE001 - the notification goes out anyway
             logging.warning("Could not read the Pusher's output of %s: %s", body["resource_name"], error)
-    body["text"] = text_of(body)
+    body["text"] = webhook.outcome_text(body)
     wanted = json.loads(notify_on or "[]")
     if webhook_url and (body["state"] in wanted or body["state"] == "succeeded"):
         sent, reason = webhook.send(webhook_url, body, timeout_seconds)

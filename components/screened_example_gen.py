@@ -8,6 +8,12 @@ grayscale or CMYK, any size), one ``class`` in 0..4, and ``label``, ``size``
 and ``one_hot_class`` of the right shape and agreeing with ``class`` when
 present. Good records go on to the usual train/eval splits.
 
+Each image's width and height are read from its header before TensorFlow
+decodes it: one over the pixel budget (``data.max_image_pixels``, see
+``image_budget.py``) is a bad record and is never decoded: a 64 KB PNG that
+declares 23000 x 23000 pixels is refused in microseconds instead of taking
+gigabytes to decode here and again in Transform.
+
 The policy for bad records (``data.max_bad_fraction``):
 - none at all allowed (the default): the run stops, listing each bad record
   by shard and index with its reasons;
@@ -36,7 +42,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.common import tf_error_text
-
+from components.image_budget import DEFAULT_MAX_IMAGE_PIXELS
 from components.record_format import parse_record
 
 QUARANTINE_DIR = "quarantine"
@@ -67,11 +73,15 @@ class ScreeningReport:
         return [entry for entry in self.bad if entry.get("file_damaged")]
 
 
-def record_problems(serialized: bytes) -> list[str]:
-    """What makes one record unusable for training; empty when it is fine."""
-    parsed = parse_record(serialized, check_image=False)
+def record_problems(serialized: bytes, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> list[str]:
+    """What makes one record unusable for training; empty when it is fine.
+
+    The image is decoded by TensorFlow, as Transform will decode it, unless
+    its header already refused it (over ``max_pixels``, or damaged).
+    """
+    parsed = parse_record(serialized, check_image=False, max_pixels=max_pixels)
     problems = list(parsed["problems"])
-    if parsed["image"] is not None:
+    if parsed["image"] is not None and not parsed["image_refused"]:
         try:
             tf.io.decode_image(parsed["image"], channels=3, expand_animations=False)
         except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
@@ -82,11 +92,15 @@ def record_problems(serialized: bytes) -> list[str]:
 class ScreenShard(beam.DoFn):
     """Reads one shard and yields its good records; bad ones go to ``bad``."""
 
+    def __init__(self, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS):
+        super().__init__()
+        self.max_pixels = max_pixels
+
     def process(self, path: str):
         index = -1
         try:
             for index, record in enumerate(tf.data.TFRecordDataset(path).as_numpy_iterator()):
-                problems = record_problems(record)
+                problems = record_problems(record, self.max_pixels)
                 if problems:
                     yield beam.pvalue.TaggedOutput(
                         _BAD, {"shard": path, "index": index, "reasons": problems, "record": record}
@@ -123,7 +137,9 @@ def _ScreenRecords(pipeline: beam.Pipeline, exec_properties: dict, split_pattern
         pipeline
         | "Shards" >> beam.Create(files)
         | "Reshuffle" >> beam.Reshuffle()
-        | "Screen" >> beam.ParDo(ScreenShard()).with_outputs(_BAD, main="good")
+        | "Screen" >> beam.ParDo(ScreenShard(_settings(exec_properties)["max_image_pixels"])).with_outputs(
+            _BAD, main="good"
+        )
     )
     bad = screened[_BAD]
     _ = (
@@ -183,15 +199,23 @@ def enforce_policy(report: ScreeningReport, max_bad_fraction: float, where: str)
         )
 
 
-def _max_bad_fraction(exec_properties: dict) -> float:
+def _settings(exec_properties: dict) -> dict:
+    """The screening's settings from the component's custom config, with the
+    defaults for any that is missing (a pipeline compiled before it existed)."""
+    settings = {"max_bad_fraction": 0.0, "max_image_pixels": DEFAULT_MAX_IMAGE_PIXELS}
     text = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
     if not text:
-        return 0.0
+        return settings
     custom = example_gen_pb2.CustomConfig()
     proto_utils.json_to_proto(text, custom)
-    settings = struct_pb2.Struct()
-    custom.custom_config.Unpack(settings)
-    return float(settings["max_bad_fraction"])
+    packed = struct_pb2.Struct()
+    custom.custom_config.Unpack(packed)
+    if "max_bad_fraction" in packed:
+        settings["max_bad_fraction"] = float(packed["max_bad_fraction"])
+    if "max_image_pixels" in packed:
+        # A Struct holds numbers as doubles: exact for integers below 2**53.
+        settings["max_image_pixels"] = int(packed["max_image_pixels"])
+    return settings
 
 
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
@@ -205,7 +229,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         quarantine = os.path.join(examples.uri, QUARANTINE_DIR)
         super().Do(input_dict, output_dict, {**exec_properties, "_quarantine_dir": quarantine})
         report = read_report(quarantine)
-        enforce_policy(report, _max_bad_fraction(exec_properties), quarantine)
+        enforce_policy(report, _settings(exec_properties)["max_bad_fraction"], quarantine)
         examples.set_int_custom_property(SCREENED_KEY, report.total)
         examples.set_int_custom_property(QUARANTINED_KEY, len(report.bad))
 
@@ -215,9 +239,16 @@ class ScreenedImportExampleGen(example_gen_component.FileBasedExampleGen):
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
 
-    def __init__(self, input_base: str, input_config, output_config=None, max_bad_fraction: float = 0.0):
+    def __init__(
+        self,
+        input_base: str,
+        input_config,
+        output_config=None,
+        max_bad_fraction: float = 0.0,
+        max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    ):
         settings = struct_pb2.Struct()
-        settings.update({"max_bad_fraction": max_bad_fraction})
+        settings.update({"max_bad_fraction": max_bad_fraction, "max_image_pixels": max_image_pixels})
         custom_config = example_gen_pb2.CustomConfig()
         custom_config.custom_config.Pack(settings)
         super().__init__(

@@ -3,7 +3,8 @@
 Webhook URLs carry their secret in the path or query (Slack's
 ``/services/T.../B.../XXXX``), so only the scheme and host are ever shown or
 logged. Used by the local run's notification (``pipeline/reporting/notify``)
-and by the exit handler of runs on Vertex AI (``run_notifier.py``).
+and by the exit handler of runs on Vertex AI (``run_notifier.py``), with the
+one-line text both post.
 """
 
 from __future__ import annotations
@@ -52,3 +53,21 @@ def send(url: str, body: dict, timeout: float) -> tuple[bool, str]:
         return True, ""
     logging.warning("Posting to %s failed: %s", where, reason)
     return False, reason
+
+
+def outcome_text(body: dict) -> str:
+    """The one-line ``text`` of a run's outcome, which Slack-style webhooks display."""
+    head = f"{body['pipeline']} run {body['run_id']}"
+    accuracy = f" (accuracy {body['accuracy']:.3f})" if body.get("accuracy") is not None else ""
+    state = body["state"]
+    if state == "failed":
+        return f"{head} FAILED in {body.get('failed_component') or 'the pipeline'}: {body.get('error')}"
+    if state == "pushed":
+        return f"{head} pushed version {body.get('pushed_version')}{accuracy}"
+    if state == "not_blessed":
+        reasons = " ".join(body.get("reasons") or [])
+        return f"{head} not blessed{accuracy}" + (f": {reasons}" if reasons else "")
+    if state == "unchanged":
+        return f"{head} finished; the blessed model was already serving{accuracy}"
+    return f"{head} {state}"
+

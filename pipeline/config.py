@@ -118,6 +118,12 @@ class GateConfig:
     min_class_accuracy: float = 0.0
     # ... and at most this much below the last blessed model's on that class (1: no check).
     max_class_accuracy_drop: float = 1.0
+    # Before training: the largest change in any class's share of the training
+    # examples against the last blessed model's (L-infinity; 0: no check) ...
+    max_class_drift: float = 0.1
+    # ... and the Jensen-Shannon divergence (0..1) of the image byte-length and
+    # pixel-count histograms (0: no check).
+    max_feature_drift: float = 0.3
 
 
 @dataclasses.dataclass
@@ -258,6 +264,8 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "gate.max_accuracy_drop": (0.0, 1.0),
     "gate.min_class_accuracy": (0.0, 1.0),
     "gate.max_class_accuracy_drop": (0.0, 1.0),
+    "gate.max_class_drift": (0.0, 1.0),
+    "gate.max_feature_drift": (0.0, 1.0),
     "notify.timeout_seconds": (0.1, 60.0),
 }
 # List settings whose every item must be one of these.

@@ -38,6 +38,7 @@ import schema
 from components import features, pusher as pusher_executor
 from components.trainer import signatures
 from components.anomalies_gate import AnomaliesGate
+from components.drift_gate import DriftGate
 from components.screened_example_gen import ScreenedImportExampleGen
 from pipeline import vertex_specs
 from pipeline.config import Config, with_recipe
@@ -146,14 +147,22 @@ def model_settings(config: Config) -> dict:
     return asdict(with_recipe(config).model)
 
 
-def trainer_custom_config(config: Config) -> dict:
-    return {"model": model_settings(config), "labels": list(schema.LABELS)}
+def trainer_custom_config(config: Config, platform: Platform = "local") -> dict:
+    """What run_fn reads: the model settings, the labels and where to checkpoint.
+
+    The checkpoint root is the pipeline root, which stays the same from one
+    pipeline run to the next; the artifact folders do not (on Vertex AI each
+    run's artifacts are under ``<root>/<project number>/<job>/``), so the
+    Trainer could not find an earlier run's checkpoints next to its own output.
+    """
+    root = config.vertex.pipeline_root if platform == "vertex" else str(config.pipeline_root)
+    return {"model": model_settings(config), "labels": list(schema.LABELS), "checkpoint_root": root}
 
 
 def make_trainer(config: Config, platform: Platform, **inputs) -> Trainer:
     """The Trainer, in the pipeline's own process or container, or as a Vertex AI
     Training job on the configured machine (CPU, GPUs or a TPU)."""
-    custom_config = trainer_custom_config(config)
+    custom_config = trainer_custom_config(config, platform)
     if platform == "vertex" and config.vertex.training:
         from tfx.v1.extensions import google_cloud_ai_platform as cloud  # Vertex only
         custom_config.update({
@@ -247,6 +256,20 @@ def create_pipeline(
     )
     transform.add_upstream_node(anomalies_gate)
 
+    latest_blessed_model = Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=Channel(type=standard_artifacts.Model),
+        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+
+    # Before training: has the data drifted from the last blessed model's?
+    drift_gate = DriftGate(
+        examples=example_gen.outputs["examples"],
+        baseline_model=latest_blessed_model.outputs["model"],
+        max_class_drift=config.gate.max_class_drift,
+        max_feature_drift=config.gate.max_feature_drift,
+    )
+
     trainer = make_trainer(
         config,
         platform,
@@ -256,12 +279,7 @@ def create_pipeline(
         train_args=trainer_pb2.TrainArgs(splits=["train"]),
         eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
     )
-
-    latest_blessed_model = Resolver(
-        strategy_class=LatestBlessedModelStrategy,
-        model=Channel(type=standard_artifacts.Model),
-        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    trainer.add_upstream_node(drift_gate)
 
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
@@ -286,8 +304,9 @@ def create_pipeline(
         example_validator,
         anomalies_gate,
         transform,
-        trainer,
         latest_blessed_model,
+        drift_gate,
+        trainer,
         evaluator,
         pusher,
     ]

@@ -228,3 +228,29 @@ def test_executions_a_killed_run_left_running_count_as_abandoned(tmp_path):
     ])
     [run] = read_run(config, "flowers", 0)
     assert (run.node_id, run.how) == ("Trainer", "abandoned")
+
+
+def test_the_next_push_removes_staging_folders_that_a_killed_push_left(tmp_path):
+    import subprocess
+    import sys
+    import time as time_module
+
+    from components import pusher
+
+    serving = tmp_path / "serving"
+    serving.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    killed = serving / f"{pusher.STAGING_PREFIX}1700000000-{dead.pid}-abcd1234"
+    in_progress = serving / f"{pusher.STAGING_PREFIX}1700000001-{os.getpid()}-abcd1234"
+    old_release = serving / f"{pusher.STAGING_PREFIX}1690000000-abcd1234"
+    for folder in (killed, in_progress, old_release):
+        (folder / "variables").mkdir(parents=True)
+    long_ago = time_module.time() - 2 * 3600
+    os.utime(old_release, (long_ago, long_ago))
+    model = tmp_path / "model"
+    (model / "variables").mkdir(parents=True)
+    (model / "saved_model.pb").write_bytes(b"pb")
+    final = pusher.publish_version(str(model), str(serving), 1700000005, {"version": 1700000005})
+    assert sorted(p.name for p in serving.iterdir()) == sorted([in_progress.name, "1700000005"])
+    assert Path(final, "assets.extra", "push.json").is_file()

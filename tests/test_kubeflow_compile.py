@@ -37,6 +37,7 @@ DAG_TASKS = {
     "ImportSchemaGen",
     "ExampleValidator",
     "AnomaliesGate",
+    "DriftGate",
     "Transform",
     "Trainer",
     "latest_blessed_model_resolver-model-resolver",

@@ -7,6 +7,16 @@ serialized tf.Examples in the raw record format, for the Evaluator. Both run
 the transform graph that training used, then the model, and return class
 probabilities, the top class id and its name. The label vocabulary is a
 constant inside the graph, so the model needs no side file.
+
+The pixel budget (``data.max_image_pixels``) comes with the transform graph:
+``preprocessing.decode_images`` reads every image's size from its header and
+fails the request with InvalidArgumentError ("... over the budget of N
+pixels ...") before decoding anything, so TF Serving and Vertex AI
+prediction answer a decompression bomb with an error (HTTP 400) instead of
+running out of memory. The budget is the one Transform was given, i.e. the
+one the training data was screened with; reading it from the transform
+output rather than from the Trainer's own settings means the two can never
+disagree.
 """
 
 from __future__ import annotations

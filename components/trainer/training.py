@@ -22,6 +22,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
+from components import data_profile
 from components.trainer.outputs import EPOCH_LOG_FORMAT, HISTORY_FILE
 from components.trainer import choices, input_pipeline, learning_rate, models, signatures, strategy
 
@@ -79,12 +80,23 @@ def compile_model(model: keras.Model, settings: dict, rate: float, num_classes: 
 
 def backup_dir(fn_args, settings: dict) -> str:
     """Where epochs are checkpointed: the same for a re-run with the same
-    inputs and settings, different for anything else."""
+    inputs and settings, different for anything else.
+
+    The folder is under the pipeline root (``checkpoint_root``, given by the
+    DAG), not next to this run's artifacts: on Vertex AI those are under
+    ``<root>/<project number>/<job>/Trainer_<id>/``, new for every pipeline
+    run, so a re-run would never find the checkpoints of the run it resumes.
+    Without ``checkpoint_root`` (an older compiled spec) the folder is the
+    one two levels above ``model_run``: ``<root>/Trainer`` locally.
+    """
     key = json.dumps(
         {"train": sorted(fn_args.train_files), "transform": fn_args.transform_output, "settings": settings},
         sort_keys=True,
     )
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    root = fn_args.custom_config.get("checkpoint_root")
+    if root:
+        return "/".join([root.rstrip("/"), "Trainer", "checkpoints", digest])
     trainer_root = os.path.dirname(os.path.dirname(fn_args.model_run_dir.rstrip("/")))
     return os.path.join(trainer_root, "checkpoints", digest)
 
@@ -201,6 +213,12 @@ def run_fn(fn_args) -> None:
     signatures.export_serving_model(
         model, tf_transform_output, labels, fn_args.serving_model_dir,
         warmup_images=input_pipeline.first_images(eval_files, WARMUP_REQUESTS),
+    )
+    # The profile of the training data travels with the model: the drift gate
+    # of a later run compares its data with the last blessed model's.
+    data_profile.write_profile(
+        data_profile.profile_files(train_files, len(labels)),
+        os.path.join(fn_args.serving_model_dir, "assets.extra", data_profile.PROFILE_FILE),
     )
 
 

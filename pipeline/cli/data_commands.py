@@ -53,7 +53,9 @@ sunflowers or tulips, with .jpg/.jpeg/.png files inside (other files at the top
 level, such as a LICENSE.txt, are ignored). Every photo is turned upright, made
 square (--crop: centre crop, the default; --pad: black borders), resized and
 written as JPEG into flowersNN-COUNT.tfrec shards in OUT. Files that cannot be
-converted are listed on stderr and in OUT/skipped.txt, and the exit status is 1.
+converted are listed on stderr and in OUT/skipped.txt, and the exit status is 1;
+so is a file whose header declares more pixels than --max-image-pixels (it is
+never decoded).
 
 exit status: 0 all converted, 1 some files skipped, 2 bad arguments or folders.
 
@@ -70,7 +72,9 @@ examples:
 INSPECT_EPILOG = """\
 Counts records per shard and per class, tallies image sizes, checks that the
 COUNT in each flowersNN-COUNT.tfrec name is right, and lists every record that
-breaks the format and every file that is truncated or corrupted.
+breaks the format and every file that is truncated or corrupted. An image
+whose header declares more pixels than --max-image-pixels is such a record
+(it is never decoded).
 
 exit status: 0 all good, 1 problems found, 2 nothing matches PATTERN.
 
@@ -81,6 +85,16 @@ examples:
 
 
 # --------------------------------------------------------------------------- commands
+
+
+def _max_image_pixels(args: argparse.Namespace) -> int:
+    """--max-image-pixels, else data.max_image_pixels (its default, or the
+    FLOWERS_TFX__DATA__MAX_IMAGE_PIXELS environment variable)."""
+    if args.max_image_pixels is not None:
+        return args.max_image_pixels
+    from pipeline.config import load_config
+
+    return load_config(None, {}).data.max_image_pixels
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -100,7 +114,9 @@ def _convert(args: argparse.Namespace) -> int:
             "and look like --runner=DataflowRunner"
         )
     mode = "pad" if args.pad else "crop"
-    result = convert_folder(args.source_dir, args.out, args.size, args.shards, mode, args.beam_args)
+    result = convert_folder(
+        args.source_dir, args.out, args.size, args.shards, mode, args.beam_args, _max_image_pixels(args)
+    )
     print(f"wrote {result.written} records into {len(result.shard_paths)} shard(s) in {result.out_dir}")
     for label, count in result.per_class.items():
         print(f"  {label:<12}{count:>7}")
@@ -115,12 +131,22 @@ def _convert(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     from pipeline.data.inspect import format_report, inspect_shards
 
-    report = inspect_shards(args.pattern)
+    report = inspect_shards(args.pattern, _max_image_pixels(args))
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
 # --------------------------------------------------------------------------- parser
+
+
+def _add_budget_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-image-pixels",
+        type=positive_int,
+        metavar="N",
+        help="refuse images whose header declares more than N pixels (width x height), "
+        "without decoding them (default: data.max_image_pixels, 40,000,000)",
+    )
 
 
 def add_data_commands(subparsers) -> argparse.ArgumentParser:
@@ -162,6 +188,7 @@ def add_data_commands(subparsers) -> argparse.ArgumentParser:
     shape = convert.add_mutually_exclusive_group()
     shape.add_argument("--crop", action="store_true", help="centre-crop to a square (default)")
     shape.add_argument("--pad", action="store_true", help="keep the whole photo, pad to a square with black")
+    _add_budget_option(convert)
     convert.add_argument(
         "beam_args",
         nargs="*",
@@ -179,6 +206,7 @@ def add_data_commands(subparsers) -> argparse.ArgumentParser:
     )
     inspect.add_argument("pattern", metavar="PATTERN", help="glob of shard files (local or gs://), or a folder")
     inspect.add_argument("--json", action="store_true", help="print the full report as JSON")
+    _add_budget_option(inspect)
     inspect.set_defaults(func=_inspect)
     return data
 

@@ -28,6 +28,7 @@ from pipeline.cli.options import add_config_options, config_from_args  # noqa: E
 from pipeline.config import to_toml, valid_keys, with_recipe  # noqa: E402
 from pipeline.cli.data_commands import add_data_commands  # noqa: E402
 from pipeline.cli.model_commands import add_model_commands  # noqa: E402
+from pipeline.cli.rehearse_commands import add_rehearse_commands  # noqa: E402
 from pipeline.cli.runs_commands import add_runs_commands  # noqa: E402
 from pipeline.cli.vertex_commands import add_vertex_commands  # noqa: E402
 from pipeline.errors import EXIT_OK, EXIT_PROBLEMS, FlowersError, from_library  # noqa: E402
@@ -138,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_commands(commands)
     add_runs_commands(commands)
     add_vertex_commands(commands)
+    add_rehearse_commands(commands)
     return parser
 
 

@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 
 from pipeline.cli.options import add_config_options, config_from_args, positive_int
+from pipeline.config import load_config
+from components import serving_layout
 from pipeline.errors import EXIT_OK, EXIT_PROBLEMS, FlowersError
 
 PREDICT_EPILOG = """\
@@ -28,7 +30,9 @@ serving_default signature as encoded bytes, exactly as TF Serving's REST API
 receives them ({"instances": [{"image_bytes": {"b64": ...}}]}).
 
 A file that cannot be read or decoded is reported on stderr with its reason;
-the other files are still classified.
+the other files are still classified. So is a file whose header declares more
+pixels than --max-image-pixels: it is never decoded (the model itself also
+refuses images over the budget it was trained with).
 
 exit status: 0 every file classified, 1 some files could not be, 2 no model
 at DIR (or bad arguments).
@@ -101,10 +105,17 @@ def _version(text: str) -> int:
     return int(text)
 
 
-def _locations(args: argparse.Namespace) -> tuple[Path, Path]:
-    """The serving directory and the ML Metadata store the configuration names."""
+def _locations(args: argparse.Namespace) -> tuple[Path | str, Path]:
+    """The serving directory and the ML Metadata store the configuration names.
+
+    A serving directory on an object store (``gs://...``) stays a string:
+    ``Path`` would turn ``gs://b`` into ``gs:/b``.
+    """
 
     config = config_from_args(args)
+    given = args.serving_dir or config.run.serving_dir
+    if given and serving_layout.is_remote(given):
+        return given, config.metadata_path
     serving_dir = Path(args.serving_dir).expanduser().absolute() if args.serving_dir else config.serving_dir
     return serving_dir, config.metadata_path
 
@@ -115,7 +126,12 @@ def _locations(args: argparse.Namespace) -> tuple[Path, Path]:
 def command_predict(args: argparse.Namespace) -> int:
     from pipeline.serving.predict import format_predictions, predict_files  # heavy: TensorFlow
 
-    report = predict_files(Path(args.model_dir), [Path(p) for p in args.images], args.top_k, args.batch_size)
+    max_pixels = args.max_image_pixels
+    if max_pixels is None:  # data.max_image_pixels: its default, or the environment
+        max_pixels = load_config(None, {}).data.max_image_pixels
+    report = predict_files(
+        Path(args.model_dir), [Path(p) for p in args.images], args.top_k, args.batch_size, max_pixels=max_pixels
+    )
     if args.json:
         print(json.dumps([p.to_dict() for p in report.predictions], indent=2))
     else:
@@ -128,11 +144,23 @@ def command_predict(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
+def _endpoint_command(args: argparse.Namespace, action) -> int:
+    """``--endpoint NAME``: the same command on a Vertex AI endpoint (pipeline/serving/endpoint.py)."""
+    from pipeline.serving import endpoint  # the Vertex AI SDK
+
+    print(action(endpoint, config_from_args(args)))
+    return EXIT_OK
+
+
 def command_models_list(args: argparse.Namespace) -> int:
     from pipeline.serving.served_models import format_served_models, list_served_models
 
+    if args.endpoint:
+        return _endpoint_command(
+            args, lambda ep, config: ep.format_versions(ep.list_versions(config, args.endpoint), args.endpoint)
+        )
     serving_dir, metadata_path = _locations(args)
-    if not serving_dir.is_dir():
+    if not serving_layout.is_dir(str(serving_dir)):
         raise FlowersError(f"{serving_dir}: no such serving directory (set --work-dir, --config or --serving-dir)")
     models = list_served_models(serving_dir, metadata_path)
     if args.json:
@@ -152,7 +180,14 @@ def _report_recovery(target: Path) -> None:
 def command_models_promote(args: argparse.Namespace) -> int:
     from pipeline.serving import promotion
 
+    if args.endpoint:
+        return _endpoint_command(
+            args, lambda ep, config: ep.promote(config, args.endpoint, str(args.version), args.traffic)
+        )
+    if args.traffic != 100:
+        raise FlowersError("--traffic applies to --endpoint only: a production directory serves one version")
     serving_dir, metadata_path = _locations(args)
+    promotion.refuse_remote(serving_dir, args.to)
     target = Path(args.to).expanduser()
     _report_recovery(target)
     outcome = promotion.promote(serving_dir, args.version, target, metadata_path)
@@ -165,6 +200,9 @@ def command_models_promote(args: argparse.Namespace) -> int:
 def command_models_rollback(args: argparse.Namespace) -> int:
     from pipeline.serving import promotion
 
+    if args.endpoint:
+        return _endpoint_command(args, lambda ep, config: ep.rollback(config, args.endpoint))
+    promotion.refuse_remote(args.to)
     target = Path(args.to).expanduser()
     _report_recovery(target)
     outcome = promotion.rollback(target)
@@ -209,6 +247,13 @@ def add_model_commands(subparsers) -> None:
         "--batch-size", type=positive_int, default=32, metavar="N", help="images per model call (default 32)"
     )
     predict.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    predict.add_argument(
+        "--max-image-pixels",
+        type=positive_int,
+        metavar="N",
+        help="refuse images whose header declares more than N pixels (width x height), "
+        "without decoding them (default: data.max_image_pixels, 40,000,000)",
+    )
     predict.set_defaults(func=command_predict)
 
     models = subparsers.add_parser(
@@ -230,6 +275,7 @@ def add_model_commands(subparsers) -> None:
     )
     _add_location_options(list_)
     list_.add_argument("--json", action="store_true", help="print JSON instead of text")
+    list_.add_argument("--endpoint", metavar="NAME", help="list the Model Registry versions and their traffic on this Vertex AI endpoint instead")
     list_.set_defaults(func=command_models_list)
 
     promote = commands.add_parser(
@@ -240,7 +286,11 @@ def add_model_commands(subparsers) -> None:
         formatter_class=raw,
     )
     promote.add_argument("version", type=_version, metavar="VERSION", help="a version number from 'models list'")
-    promote.add_argument("--to", required=True, metavar="DIR", help="the production directory TF Serving watches")
+    where = promote.add_mutually_exclusive_group(required=True)
+    where.add_argument("--to", metavar="DIR", help="the production directory TF Serving watches")
+    where.add_argument("--endpoint", metavar="NAME", help="a Vertex AI endpoint: VERSION is the serving version (or registry version)")
+    promote.add_argument("--traffic", type=int, default=100, metavar="P",
+                         help="--endpoint: the share of traffic the version gets (default 100; the version before keeps the rest)")
     _add_location_options(promote)
     promote.set_defaults(func=command_models_promote)
 
@@ -251,5 +301,8 @@ def add_model_commands(subparsers) -> None:
         epilog=ROLLBACK_EPILOG,
         formatter_class=raw,
     )
-    rollback.add_argument("--to", required=True, metavar="DIR", help="the production directory TF Serving watches")
+    where = rollback.add_mutually_exclusive_group(required=True)
+    where.add_argument("--to", metavar="DIR", help="the production directory TF Serving watches")
+    where.add_argument("--endpoint", metavar="NAME", help="a Vertex AI endpoint: all traffic back to the version before")
+    _add_location_options(rollback)
     rollback.set_defaults(func=command_models_rollback)

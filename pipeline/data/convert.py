@@ -14,6 +14,9 @@ JPEG and written into ``flowersNN-COUNT.tfrec`` shards (see ``records``).
 Nothing is dropped silently: a file that is not a photo or does not decode is
 listed, with the reason, in ``ConversionResult.skipped`` and in a
 ``skipped.txt`` written next to the shards (empty when all went well).
+A photo whose header declares more pixels than the budget
+(``data.max_image_pixels``, ``--max-image-pixels``) is skipped that way too,
+without being decoded.
 
 The job runs on Beam's DirectRunner by default; pass ``beam_args`` such as
 ``["--runner=DataflowRunner", "--project=...", "--region=...",
@@ -37,6 +40,7 @@ import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from components.image_budget import DEFAULT_MAX_IMAGE_PIXELS, ImageBudgetError, open_image
 from pipeline.data.shards import (
     SHARD_PREFIX,
     DataError,
@@ -91,19 +95,26 @@ def _to_rgb(picture: Image.Image) -> Image.Image:
     return picture if picture.mode == "RGB" else picture.convert("RGB")
 
 
-def square_jpeg(data: bytes, size: int = 192, mode: str = "crop", quality: int = JPEG_QUALITY) -> bytes:
+def square_jpeg(
+    data: bytes,
+    size: int = 192,
+    mode: str = "crop",
+    quality: int = JPEG_QUALITY,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+) -> bytes:
     """Decode a photo (JPEG, PNG, any mode) and return a size x size RGB JPEG of it.
 
     ``mode="crop"`` keeps the largest centred square and resizes it (the
     codelab's choice: no borders, the edges of wide photos are lost);
     ``mode="pad"`` keeps the whole photo and fills the rest with black.
     Raises ImageDecodeError with a readable reason when the data is not a
-    photo Pillow can decode completely.
+    photo Pillow can decode completely, or when its header declares more
+    than ``max_pixels`` pixels (then it is not decoded at all).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     try:
-        with Image.open(io.BytesIO(data)) as picture:
+        with open_image(data, max_pixels) as picture:
             # JPEGs much larger than the target can be decoded at 1/2, 1/4 or 1/8
             # scale directly (never below `size`): several times faster, same result.
             picture.draft(None, (size, size))
@@ -111,8 +122,8 @@ def square_jpeg(data: bytes, size: int = 192, mode: str = "crop", quality: int =
             picture = _to_rgb(picture)
     except UnidentifiedImageError:
         raise ImageDecodeError("not an image Pillow can read (unknown or damaged format)") from None
-    except Image.DecompressionBombError as error:
-        raise ImageDecodeError(f"image too large: {error}") from None
+    except ImageBudgetError as error:
+        raise ImageDecodeError(str(error)) from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageDecodeError(f"damaged image: {error}") from None
     if mode == "crop":
@@ -205,8 +216,8 @@ class ConvertPhotoFn(beam.DoFn):
     RECORDS = "records"
     SKIPPED = "skipped"
 
-    def __init__(self, size: int, mode: str):
-        self.size, self.mode = size, mode
+    def __init__(self, size: int, mode: str, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS):
+        self.size, self.mode, self.max_pixels = size, mode, max_pixels
 
     def process(self, planned: PlannedImage):
         try:
@@ -216,7 +227,7 @@ class ConvertPhotoFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(self.SKIPPED, (planned.path, f"cannot read file: {error}"))
             return
         try:
-            jpeg = square_jpeg(data, self.size, self.mode)
+            jpeg = square_jpeg(data, self.size, self.mode, max_pixels=self.max_pixels)
         except ImageDecodeError as error:
             yield beam.pvalue.TaggedOutput(self.SKIPPED, (planned.path, str(error)))
             return
@@ -265,12 +276,14 @@ def convert_folder(
     shards: int = 16,
     mode: str = "crop",
     beam_args: list[str] | None = None,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> ConversionResult:
     """Convert ``source_dir/CLASS/*.jpg|jpeg|png`` into codelab shards in ``out_dir``.
 
     ``out_dir`` must not already hold shards (an old ``flowers03-230.tfrec``
     would otherwise mix with the new ones). Photos that cannot be converted
-    are reported in the result's ``skipped`` list and in ``skipped.txt``.
+    are reported in the result's ``skipped`` list and in ``skipped.txt``, as
+    are photos over ``max_pixels`` pixels (``data.max_image_pixels``).
     Raises DataError when the folders are unusable or hold no photos.
 
     The job: list the photos here (to validate the folders and plan the
@@ -286,6 +299,8 @@ def convert_folder(
         raise DataError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if size < 1 or shards < 1:
         raise DataError(f"size and shards must be at least 1, got size={size} shards={shards}")
+    if max_pixels < 1:
+        raise DataError(f"the pixel budget must be at least 1, got {max_pixels}")
     photos, rejected = list_source_images(source_dir)
     if not photos:
         raise DataError(
@@ -308,7 +323,7 @@ def convert_folder(
             | "ListPhotos" >> beam.Create(plan)
             | "SpreadOverWorkers" >> beam.Reshuffle()
             | "ConvertPhotos"
-            >> beam.ParDo(ConvertPhotoFn(size, mode)).with_outputs(ConvertPhotoFn.SKIPPED, main=ConvertPhotoFn.RECORDS)
+            >> beam.ParDo(ConvertPhotoFn(size, mode, max_pixels)).with_outputs(ConvertPhotoFn.SKIPPED, main=ConvertPhotoFn.RECORDS)
         )
         (
             converted[ConvertPhotoFn.RECORDS]

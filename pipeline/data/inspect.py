@@ -6,6 +6,8 @@ decoded JPEG and from the ``size`` feature), checks that the COUNT in each
 ``flowersNN-COUNT.tfrec`` name is the real count, and lists every record that
 breaks the format (see ``components.record_format.parse_record``) and every file that cannot be
 read to the end (truncated or corrupted), instead of stopping at the first.
+An image whose header declares more pixels than the budget
+(``data.max_image_pixels``) is such a problem, and is not decoded.
 
 (This module shares its name with Python's ``inspect``; import it as
 ``pipeline.data.inspect``, and run the CLI with ``python -m``, not as a script.)
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 
 import tensorflow as tf
 
+from components.image_budget import DEFAULT_MAX_IMAGE_PIXELS
 from components.record_format import parse_record
 from pipeline.data.shards import DataError, parse_shard_filename
 from schema import LABELS
@@ -104,14 +107,14 @@ def _size_text(size) -> str:
     return f"{size[0]}x{size[1]}" if size is not None and len(size) == 2 else str(list(size or []))
 
 
-def _read_shard(path: str, report: InspectionReport) -> ShardSummary:
+def _read_shard(path: str, report: InspectionReport, max_pixels: int) -> ShardSummary:
     """Read one file record by record, adding what it finds to ``report``."""
     parsed_name = parse_shard_filename(path)
     summary = ShardSummary(path, 0, parsed_name[1] if parsed_name else None)
     compression = "GZIP" if path.endswith(".gz") else ""
     try:
         for serialized in tf.data.TFRecordDataset(path, compression_type=compression).as_numpy_iterator():
-            record = parse_record(serialized)
+            record = parse_record(serialized, max_pixels=max_pixels)
             for problem in record["problems"]:
                 report.problems.append(RecordProblem(path, summary.records, problem))
             class_id = record["class"]
@@ -127,13 +130,16 @@ def _read_shard(path: str, report: InspectionReport) -> ShardSummary:
     return summary
 
 
-def inspect_shards(pattern: str) -> InspectionReport:
+def inspect_shards(pattern: str, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> InspectionReport:
     """Inspect every TFRecord file matching ``pattern`` (a glob, local or gs://).
 
     A folder stands for ``folder/*.tfrec``. Files ending in ``.gz`` are read as
-    GZIP (as TFX's ExampleGen writes them). Raises DataError when nothing
+    GZIP (as TFX's ExampleGen writes them). Images over ``max_pixels``
+    pixels are reported, not decoded. Raises DataError when nothing
     matches; problems inside the files are reported, never raised.
     """
+    if max_pixels < 1:
+        raise DataError(f"the pixel budget must be at least 1, got {max_pixels}")
     if tf.io.gfile.isdir(pattern):
         pattern = os.path.join(pattern, "*.tfrec")
     try:
@@ -144,7 +150,7 @@ def inspect_shards(pattern: str) -> InspectionReport:
         raise DataError(f"no files match {pattern}")
     report = InspectionReport(pattern)
     for path in paths:
-        report.shards.append(_read_shard(path, report))
+        report.shards.append(_read_shard(path, report, max_pixels))
     return report
 
 

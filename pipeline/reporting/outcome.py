@@ -16,6 +16,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from components.webhook import outcome_text
 from pipeline.reporting.summary import RunSummary
 
 OUTCOME_FILE = "outcome.json"
@@ -42,15 +43,7 @@ class RunOutcome:
     @property
     def text(self) -> str:
         """One line for a chat channel."""
-        head = f"{self.pipeline} run {self.run_id}"
-        accuracy = f" (accuracy {self.accuracy:.3f})" if self.accuracy is not None else ""
-        if self.state == "failed":
-            return f"{head} FAILED in {self.failed_component or 'the pipeline'}: {self.error}"
-        if self.state == "pushed":
-            return f"{head} pushed version {self.pushed_version}{accuracy}"
-        if self.state == "not_blessed":
-            return f"{head} not blessed{accuracy}: {' '.join(self.reasons)}"
-        return f"{head} finished; the blessed model was already serving{accuracy}"
+        return outcome_text(asdict(self))
 
     def to_dict(self) -> dict:
         return {**asdict(self), "text": self.text}

@@ -18,6 +18,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 import schema
 from components import features
 from components.anomalies_gate import read_anomalies
+from components.drift_gate import REPORT_FILE as DRIFT_REPORT_FILE
 from components.pusher import ALREADY_SERVING_KEY
 from components.screened_example_gen import QUARANTINE_DIR, QUARANTINED_KEY, SCREENED_KEY
 from components.trainer.outputs import HISTORY_FILE
@@ -66,6 +67,9 @@ class RunSummary:
     screened: int | None = None
     quarantined: int = 0
     failed: str | None = None
+    # The drift gate's checks against the last blessed model's training data
+    # (empty: no blessed model yet, or the gate did not run).
+    drift_checks: list[dict] = field(default_factory=list)
 
 
 def class_counts(statistics_uri: str, split: str) -> dict[str, int]:
@@ -185,6 +189,12 @@ def summarize(artifacts: dict[str, ExecutionArtifacts], timings, gate) -> RunSum
     if anomalies is not None:
         summary.anomalies = read_anomalies(anomalies.uri, anomalies.properties.get("split_names", "[]"))
 
+    drift = first("DriftGate", "drift")
+    if drift is not None:
+        path = os.path.join(drift.uri, DRIFT_REPORT_FILE)
+        if tf.io.gfile.exists(path):
+            summary.drift_checks = json.loads(tf.io.gfile.GFile(path).read()).get("checks", [])
+
     model_run = first("Trainer", "model_run")
     if model_run is not None:
         history_path = os.path.join(model_run.uri, HISTORY_FILE)
@@ -227,6 +237,11 @@ def format_summary(summary: RunSummary) -> str:
         lines.append(f"Records screened: {summary.screened}{quarantined}")
     lines.append("Anomalies")
     lines.extend(f"  {a}" for a in summary.anomalies or ["none"])
+    if summary.drift_checks:
+        lines.append("Data drift against the last blessed model's training data")
+        for check in summary.drift_checks:
+            limit = f"at most {check['threshold']:.3f}" if check["threshold"] else "not checked"
+            lines.append(f"  {check['feature']:<20}{check['measure']:<28}{check['distance']:.3f} ({limit})")
     if summary.history:
         epochs = summary.history["epochs"]
         lines.append(f"Training ({summary.history['model']})")

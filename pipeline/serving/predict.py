@@ -4,7 +4,10 @@ The images go through the SavedModel's ``serving_default`` signature as
 encoded bytes, so the answer is exactly what a server returns for the same
 files: the same transform graph, the same model. The model is loaded once;
 the images are sent in batches. A file that cannot be read or decoded is
-reported with its reason and the others are still classified.
+reported with its reason and the others are still classified, and so is a
+file whose header declares more pixels than the budget
+(``data.max_image_pixels``): it is never decoded. The exported model checks
+the budget it was trained with too, for clients that send bytes directly.
 
     report = predict_files(Path("flowers-work/serving"), [Path("rose.jpg")], top_k=3)
 """
@@ -18,6 +21,7 @@ import tensorflow as tf
 
 import schema
 from components.common import tf_error_text
+from components.image_budget import DEFAULT_MAX_IMAGE_PIXELS, header_problem
 from components.trainer import signatures
 from pipeline.serving.versions import find_saved_model
 
@@ -84,10 +88,12 @@ class ImageClassifier:
         return {name: tensor.numpy() for name, tensor in outputs.items()}
 
 
-def read_image(path: Path) -> bytes:
+def read_image(path: Path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> bytes:
     """The file's bytes, checked to decode the way the serving graph decodes them.
 
-    Raises ValueError with the reason when the file cannot be read or decoded.
+    Raises ValueError with the reason when the file cannot be read or decoded,
+    or when its header declares more than ``max_pixels`` pixels (checked
+    first: such a file is never decoded).
     """
     try:
         data = path.read_bytes()
@@ -95,11 +101,26 @@ def read_image(path: Path) -> bytes:
         raise ValueError(error.strerror or str(error)) from None
     if not data:
         raise ValueError("empty file")
+    problem = header_problem(data, max_pixels)
+    if problem:
+        raise ValueError(problem)
     try:
         tf.io.decode_image(data, channels=3, expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
         raise ValueError(f"not a decodable image ({tf_error_text(error.message)})") from None
     return data
+
+
+# Lines TensorFlow puts before the reason when a loaded graph fails: a
+# preamble and, when it has them, the Python stack of the op's definition.
+_GRAPH_ERROR_NOISE = ("Graph execution error", "Detected at node", "<stack traces unavailable>", " ")
+
+
+def graph_error_text(message: str) -> str:
+    """The reason in the error of a SavedModel's signature ("assertion failed:
+    [image 0 of the batch is ...]"), without the lines that precede it."""
+    lines = [line for line in message.splitlines() if line.strip() and not line.startswith(_GRAPH_ERROR_NOISE)]
+    return tf_error_text("\n".join(lines) or message)
 
 
 def _to_prediction(file: str, outputs: dict, row: int, labels: list[str], top_k: int) -> ImagePrediction:
@@ -122,7 +143,7 @@ def _classify_batch(
         outputs = classifier.classify([data for _, data in batch])
     except tf.errors.InvalidArgumentError as error:
         if len(batch) == 1:
-            report.failures.append(ImageFailure(batch[0][0], f"the model rejected it ({tf_error_text(error.message)})"))
+            report.failures.append(ImageFailure(batch[0][0], f"the model rejected it ({graph_error_text(error.message)})"))
             return
         for item in batch:
             _classify_batch(classifier, [item], top_k, report)
@@ -137,6 +158,7 @@ def predict_files(
     top_k: int = 3,
     batch_size: int = DEFAULT_BATCH_SIZE,
     classifier: ImageClassifier | None = None,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> PredictionReport:
     """Classifies ``files`` with the model at ``model_path`` (a version folder, or a
     serving folder whose highest version is used).
@@ -144,6 +166,7 @@ def predict_files(
     Predictions keep the order of ``files``; unreadable files are listed in
     ``failures``. Raises ServingDirError when ``model_path`` holds no model.
     ``classifier`` reuses a model already loaded (``model_path`` is then not read).
+    Files over ``max_pixels`` pixels are failures, never decoded.
     """
     if top_k < 1:
         raise ValueError(f"top-k must be at least 1, got {top_k}")
@@ -153,7 +176,7 @@ def predict_files(
     readable: list[tuple[str, bytes]] = []
     for path in files:
         try:
-            readable.append((str(path), read_image(path)))
+            readable.append((str(path), read_image(path, max_pixels)))
         except ValueError as error:
             report.failures.append(ImageFailure(str(path), str(error)))
     for start in range(0, len(readable), batch_size):

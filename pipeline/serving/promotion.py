@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from components import serving_layout
 from components.common import exclusive_lock, utc_timestamp
 from pipeline.errors import EXIT_PROBLEMS, FlowersError
 from pipeline.serving import versions as pushed_versions
@@ -72,6 +73,18 @@ class Outcome:
 
 
 # ----------------------------------------------------------------- file operations
+
+
+def refuse_remote(*paths) -> None:
+    """Promotion is a sequence of atomic renames, which object stores (``gs://``)
+    do not have; a directory there is refused before anything is touched."""
+    for path in paths:
+        if serving_layout.is_remote(str(path)):
+            raise PromotionError(
+                f"{path}: promotion and rollback need a local directory (they rename folders "
+                "atomically, which an object store cannot); use a local or mounted path, "
+                "or --endpoint for Vertex AI"
+            )
 
 
 def copy_version_files(source: Path, destination: Path) -> None:

@@ -2,44 +2,43 @@
 
 A serving directory holds one numbered folder per version, each a SavedModel
 (``saved_model.pb``) with a push manifest, ``assets.extra/push.json``, which
-names the model artifact and the blessing it came from (see
-``components/pusher_executor.py``). TF Serving loads only the folders whose
-names are numbers, so hidden folders (staging, history) may sit beside them.
-
-This module reads that layout with plain file operations: ``predict``,
-``models list`` and ``models promote`` use it without loading TFX.
+names the model artifact and the blessing it came from. The layout itself is
+described once, in ``components/serving_layout.py``, which the Pusher writes
+with; this module gives it to ``predict``, ``models list`` and ``models
+promote`` as they want it: local folders as ``Path`` objects, object-store
+folders (``gs://...``) as strings (a ``Path`` would turn ``gs://`` into
+``gs:/``), and problems as ServingDirError. It does not load TFX.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from components import serving_layout
 from pipeline.errors import FlowersError
 
-# Must match components.pusher.PUSH_MANIFEST (a test checks it); not
-# imported from there because that module loads TFX.
-MANIFEST_PATH = Path("assets.extra") / "push.json"
-SAVED_MODEL_FILE = "saved_model.pb"
+MANIFEST_PATH = Path(serving_layout.MANIFEST_PATH)
+SAVED_MODEL_FILE = serving_layout.SAVED_MODEL_FILE
 # The files TFX's Evaluator writes into its blessing artifact's folder.
 BLESSED_FILE = "BLESSED"
 NOT_BLESSED_FILE = "NOT_BLESSED"
-
 
 class ServingDirError(FlowersError, ValueError):
     """A path that is not the model, version or serving directory it should be."""
 
 
-def version_dirs(serving_dir: Path) -> dict[int, Path]:
+def _location(path: str) -> Path | str:
+    """A folder as the callers use it: a Path when local, the URL string when remote."""
+    return path if serving_layout.is_remote(path) else Path(path)
+
+
+def version_dirs(serving_dir: Path | str) -> dict[int, Path | str]:
     """``{version: folder}`` of the numbered folders TF Serving would load, ascending."""
-    if not serving_dir.is_dir():
-        return {}
-    found = {int(child.name): child for child in serving_dir.iterdir() if child.name.isdigit() and child.is_dir()}
-    return dict(sorted(found.items()))
+    return {version: _location(folder) for version, folder in serving_layout.version_dirs(str(serving_dir)).items()}
 
 
-def is_saved_model(folder: Path) -> bool:
-    return (folder / SAVED_MODEL_FILE).is_file()
+def is_saved_model(folder: Path | str) -> bool:
+    return serving_layout.is_file(serving_layout.join(str(folder), SAVED_MODEL_FILE))
 
 
 def find_saved_model(path: Path) -> Path:
@@ -64,21 +63,15 @@ def find_saved_model(path: Path) -> Path:
     return folder
 
 
-def read_manifest(version_dir: Path) -> dict | None:
+def read_manifest(version_dir: Path | str) -> dict | None:
     """The push manifest of a version, or None when it has none.
 
     Raises ServingDirError when the manifest exists but is not a JSON object.
     """
-    path = version_dir / MANIFEST_PATH
-    if not path.is_file():
-        return None
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ServingDirError(f"{path}: unreadable push manifest ({error})") from None
-    if not isinstance(manifest, dict):
-        raise ServingDirError(f"{path}: the push manifest is not a JSON object")
-    return manifest
+        return serving_layout.read_manifest(str(version_dir))
+    except serving_layout.ManifestError as error:
+        raise ServingDirError(str(error)) from None
 
 
 def blessing_on_disk(blessing_uri: str | None) -> bool | None:
@@ -86,9 +79,8 @@ def blessing_on_disk(blessing_uri: str | None) -> bool | None:
     (NOT_BLESSED), or None when the folder or both files are missing."""
     if not blessing_uri:
         return None
-    folder = Path(blessing_uri)
-    if (folder / BLESSED_FILE).is_file():
+    if serving_layout.is_file(serving_layout.join(blessing_uri, BLESSED_FILE)):
         return True
-    if (folder / NOT_BLESSED_FILE).is_file():
+    if serving_layout.is_file(serving_layout.join(blessing_uri, NOT_BLESSED_FILE)):
         return False
     return None

@@ -1,0 +1,82 @@
+"""A component that stops the run before training when the data drifted.
+
+It compares the training split of this run's examples with the training
+data of the last blessed model, whose profile the Trainer stored inside that
+model (``components/data_profile.py``). The blessed model comes from the
+same resolver as the Evaluator's baseline, so the gate finds it the same way
+locally and on Vertex AI. Beyond ``gate.max_class_drift`` (class shares,
+L-infinity) or ``gate.max_feature_drift`` (image byte lengths and pixel
+counts, Jensen-Shannon) the run stops, naming the feature, the distance and
+the threshold; without a blessed model (the first run) there is nothing to
+compare with. The comparison is written into the gate's output either way,
+for the summary and the report.
+"""
+
+# No `from __future__ import annotations`: TFX reads the component's type hints as objects.
+import json
+import os
+from typing import Optional
+
+import tensorflow as tf
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.experimental import simple_artifacts
+from tfx.utils import path_utils
+
+from components import data_profile
+from schema import LABELS
+
+REPORT_FILE = "drift.json"
+TRAIN_SPLIT = "train"
+
+
+class DataDriftError(RuntimeError):
+    """This run's training data differs too much from the last blessed model's."""
+
+
+def baseline_profile(model_uri: str) -> Optional[dict]:
+    """The profile the Trainer stored in a model's export, if it has one."""
+    path = os.path.join(path_utils.serving_model_path(model_uri), "assets.extra", data_profile.PROFILE_FILE)
+    return data_profile.read_profile(path)
+
+
+def describe(drifted: list) -> str:
+    return "; ".join(
+        f"{check['feature']}: {check['measure']} {check['distance']:.3f} is above the threshold {check['threshold']:.3f}"
+        for check in drifted
+    )
+
+
+@component
+def DriftGate(
+    examples: InputArtifact[standard_artifacts.Examples],
+    # TFX's generic Statistics type: a custom type would need its own module on Vertex AI.
+    drift: OutputArtifact[simple_artifacts.Statistics],
+    max_class_drift: Parameter[float],
+    max_feature_drift: Parameter[float],
+    baseline_model: InputArtifact[standard_artifacts.Model] = None,
+):
+    """Fails when the training data drifted beyond a threshold; records the comparison."""
+    split_uri = artifact_utils.get_split_uri([examples], TRAIN_SPLIT)
+    files = sorted(tf.io.gfile.glob(os.path.join(split_uri, "*")))
+    current = data_profile.profile_files(files, len(LABELS))
+    baseline = baseline_profile(baseline_model.uri) if baseline_model is not None else None
+    checks = data_profile.compare(current, baseline, max_class_drift, max_feature_drift) if baseline else []
+    record = {"current": current, "baseline": baseline, "checks": checks,
+              "baseline_model": baseline_model.uri if baseline_model is not None else None}
+    tf.io.gfile.makedirs(drift.uri)  # a launcher need not have made the output folder
+    with tf.io.gfile.GFile(os.path.join(drift.uri, REPORT_FILE), "w") as handle:
+        handle.write(json.dumps(record, indent=1))
+    drifted = [check for check in checks if check["drifted"]]
+    if drifted:
+        raise DataDriftError(
+            f"the training data drifted from the last blessed model's ({baseline_model.uri}): {describe(drifted)}; "
+            f"class shares now {_shares(current)} against {_shares(baseline)}. Set gate.max_class_drift or "
+            "gate.max_feature_drift higher (0 turns a check off) if the change is expected"
+        )
+
+
+def _shares(profile: dict) -> str:
+    total = sum(profile["classes"]) or 1
+    return "[" + ", ".join(f"{name} {count / total:.2f}" for name, count in zip(LABELS, profile["classes"])) + "]"

@@ -1,0 +1,50 @@
+"""``flowers-tfx rehearse SPEC --root DIR``: a compiled spec, run here as Vertex AI runs it.
+
+The main CLI mounts it with ``add_rehearse_commands(subparsers)``. The
+rehearsal itself is ``pipeline/runners/rehearsal/``; TFX is imported only
+when the command runs, so ``--help`` is quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """\
+Every task of the spec runs with this environment's Python, with the
+ExecutorInput Vertex AI's launcher would give it. gs://BUCKET/PATH is the
+folder DIR/gcs/BUCKET/PATH (put the data there) and /pipeline, the image's
+copy of the project, is this checkout. Resolver tasks and the cache are
+answered from the records of earlier rehearsals under DIR.
+
+exit status: 0 every task finished, 1 a task failed (its log is named),
+2 a bad spec or directory.
+
+example:
+  flowers-tfx compile --config vertex.toml --out pipeline.json
+  flowers-tfx rehearse pipeline.json --root /tmp/rehearsal
+"""
+
+
+def command_rehearse(args: argparse.Namespace) -> int:
+    from pipeline.runners.rehearsal import rehearse  # loads TFX
+
+    return rehearse(args.spec, args.root, isolated=args.isolated, pipeline_root=args.pipeline_root)
+
+
+def add_rehearse_commands(subparsers) -> None:
+    """Adds ``rehearse`` to the main CLI's subparsers."""
+    rehearse = subparsers.add_parser(
+        "rehearse",
+        help="run a compiled Kubeflow v2 spec on this machine the way Vertex AI Pipelines runs it",
+        description="Run a compiled Kubeflow v2 spec (.json or .yaml) on this machine as Vertex AI would.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rehearse.add_argument("spec", metavar="SPEC", help="the compiled spec: a .json PipelineJob or a .yaml PipelineSpec")
+    rehearse.add_argument("--root", required=True, metavar="DIR",
+                          help="where gs:// is (DIR/gcs/BUCKET/...), the logs and the records of every rehearsal")
+    rehearse.add_argument("--isolated", action="store_true",
+                          help="run each task in its own Python process, as Vertex AI does (slower: imports each time)")
+    rehearse.add_argument("--pipeline-root", metavar="gs://...",
+                          help="the pipeline root, for a .yaml spec compiled without one")
+    rehearse.set_defaults(func=command_rehearse)

@@ -1,0 +1,99 @@
+"""The drift gate: a run whose training data differs too much from the last
+blessed model's stops before the Trainer, naming what drifted."""
+
+import hashlib
+import re
+import io
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+
+from components import data_profile
+from pipeline.config import load_config
+from pipeline.data.shards import example_bytes, write_shard
+from pipeline.data.synth import synthetic_jpeg, write_synthetic_shards
+
+
+def profile(classes, sizes=(), pixels=()):
+    result = {"examples": sum(classes), "classes": list(classes), "image_bytes": [0] * 20, "image_pixels": [0] * 22}
+    for size in sizes:
+        result["image_bytes"][size] += 1
+    for size in pixels:
+        result["image_pixels"][size] += 1
+    return result
+
+
+def test_class_distance_is_the_largest_change_of_a_class_share():
+    assert data_profile.class_distance(profile([10, 10, 10, 10, 10]), profile([20, 20, 20, 20, 20])) == 0
+    assert data_profile.class_distance(profile([25, 25, 25, 25, 0]), profile([20] * 5)) == pytest.approx(0.2)
+
+
+def test_js_divergence_is_zero_for_the_same_shape_and_one_for_disjoint_histograms():
+    assert data_profile.js_divergence([1, 2, 3], [2, 4, 6]) == pytest.approx(0)
+    assert data_profile.js_divergence([5, 0], [0, 5]) == pytest.approx(1)
+    assert 0 < data_profile.js_divergence([5, 1], [1, 5]) < 1
+
+
+def test_a_zero_threshold_turns_a_check_off():
+    checks = data_profile.compare(profile([50, 0, 0, 0, 0], [3] * 50), profile([10] * 5, [9] * 50), 0, 0.3)
+    by_feature = {check["feature"]: check for check in checks}
+    assert not by_feature["class distribution"]["drifted"]
+    assert by_feature["image bytes"]["drifted"] and by_feature["image bytes"]["distance"] == pytest.approx(1)
+
+
+def test_a_profile_counts_classes_bytes_and_pixels_from_the_headers(tmp_path):
+    records = [example_bytes(synthetic_jpeg(seed=1, index=i, class_id=i % 5, size=64), i % 5, 64, 64) for i in range(10)]
+    path = tmp_path / "examples.gz"
+    with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
+        for record in records:
+            writer.write(record)
+    result = data_profile.profile_files([str(path)], 5)
+    assert result["examples"] == 10 and result["classes"] == [2] * 5
+    assert sum(result["image_pixels"]) == 10 and result["image_pixels"][12 - 10] == 10  # 64 x 64 = 2**12
+
+
+def serving_state(serving: Path) -> dict:
+    return {str(p.relative_to(serving)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(serving.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_data_without_one_class_stops_before_training_and_pushes_nothing(tmp_path):
+    from pipeline.runners.local import run_local
+
+    balanced = tmp_path / "balanced"
+    write_synthetic_shards(str(balanced), images=200, shards=2, seed=4, size=64)
+    records = [r for f in sorted(balanced.glob("*.tfrec")) for r in tf.data.TFRecordDataset(str(f)).as_numpy_iterator()]
+    skewed = tmp_path / "skewed"
+    skewed.mkdir()
+    kept = [r for r in records if tf.train.Example.FromString(r).features.feature["class"].int64_list.value[0] != 4]
+    write_shard(str(skewed / f"flowers00-{len(kept)}.tfrec"), kept)
+
+    def run(data: Path, **settings):
+        overrides = {"data.source": f"{data}/*.tfrec", "run.work_dir": str(tmp_path / "work"), "model.image_size": 32,
+                     "model.batch_size": 16, "model.epochs": 1, "gate.min_accuracy": 0, **settings}
+        out = io.StringIO()
+        return run_local(load_config(overrides=overrides, environ={}), out), out.getvalue()
+
+    first, out = run(balanced)
+    assert first.succeeded and first.summary.pushed_path, out
+    assert first.summary.drift_checks == []  # nothing to compare with yet
+    serving = tmp_path / "work" / "serving"
+    before = serving_state(serving)
+
+    drifted, out = run(skewed)
+    assert not drifted.succeeded
+    assert "DriftGate failed: the training data drifted from the last blessed model's" in out
+    assert re.search(r"class distribution: L-infinity distance 0\.(1[1-9]|2)\d* is above the threshold 0\.100", out)
+    assert "tulips 0.00] against [daisy" in out
+    assert "Trainer" not in [node for node, _, _ in drifted.summary.timings]
+    assert serving_state(serving) == before
+
+    # The same data with the class check off trains, and the summary shows the measured distances.
+    allowed, out = run(skewed, **{"gate.max_class_drift": 0})
+    assert allowed.succeeded, out
+    checks = {check["feature"]: check for check in allowed.summary.drift_checks}
+    assert checks["class distribution"]["distance"] > 0.1 and not checks["class distribution"]["drifted"]
+    assert "Data drift against the last blessed model's training data" in out
