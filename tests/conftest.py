@@ -1,5 +1,23 @@
-"""Fixtures shared by several test files."""
+"""Fixtures shared by several test files.
 
+Pipeline runs are the slow part of the suite. Every test that only reads a
+finished run shares one: ``trained_run``, trained once per test session on
+small synthetic shards with the settings of ``SMALL_RUN``. A test that
+changes a work directory (runs the pipeline again in it) takes
+``fresh_run``, a small run of its own on the same shards. Tests that
+need other data, or a run that starts from nothing, train with
+``small_run`` (the same settings) in a folder of their own.
+
+Markers: ``e2e`` (the whole pipeline runs) and ``slow`` (anything heavy; every
+e2e test is slow too), so ``./test.sh -m "not slow"`` is the quick loop.
+"""
+
+import contextlib
+import dataclasses
+import io
+import os
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -8,6 +26,12 @@ import pytest
 # machines only; tests that need it skip when it is absent.
 SHARED_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 
+# The settings of every small pipeline run in the tests: small images, one
+# epoch, and a gate whose floor is 0 so that one epoch is enough to push.
+SMALL_RUN = {"model.image_size": 32, "model.batch_size": 16, "model.epochs": 1, "gate.min_accuracy": 0}
+# The synthetic shards ``trained_run`` trains on.
+SMALL_SHARDS = {"images": 200, "shards": 2, "seed": 11, "size": 64}
+
 
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
@@ -15,3 +39,139 @@ def shared_data_dir() -> Path:
     if not SHARED_DATA_DIR.is_dir():
         pytest.skip(f"real data not available: {SHARED_DATA_DIR} does not exist (see the project README)")
     return SHARED_DATA_DIR
+
+
+class SmallRun:
+    """The small-run settings (``SMALL_RUN``) as configuration overrides, as
+    ``--set`` options for ``flowers-tfx run``, and as a run in this process.
+    ``source`` is the data source as a run takes it (``<folder>/*.tfrec``, a
+    folder, ...); ``settings`` add to or replace SMALL_RUN's."""
+
+    settings = SMALL_RUN
+
+    def overrides(self, source: str | Path, work_dir: Path, **settings) -> dict:
+        return {**SMALL_RUN, "data.source": str(source), "run.work_dir": str(work_dir), **settings}
+
+    def config(self, source: str | Path, work_dir: Path, **settings):
+        from pipeline.config import load_config
+
+        return load_config(overrides=self.overrides(source, work_dir, **settings), environ={})
+
+    def run(self, source: str | Path, work_dir: Path, out=None, **settings):
+        """Runs the pipeline here (TensorFlow is loaded once per session) and
+        returns the RunResult and what the run printed (to ``out`` if given)."""
+        from pipeline.runners.local import run_local  # TFX: only for the tests that need it
+
+        stream = io.StringIO() if out is None else out
+        result = run_local(self.config(source, work_dir, **settings), stream)
+        return result, (stream.getvalue() if out is None else None)
+
+    def cli_args(self, source: str | Path, work_dir: Path, **settings) -> list[str]:
+        """``flowers-tfx`` arguments for the same run: run --data ... --work-dir ... --set ..."""
+        args = ["run", "--data", str(source), "--work-dir", str(work_dir)]
+        for key, value in {**SMALL_RUN, **settings}.items():
+            args += ["--set", f"{key}={value}"]
+        return args
+
+
+@pytest.fixture(scope="session")
+def small_run() -> SmallRun:
+    return SmallRun()
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedRun:
+    """One finished ``flowers-tfx run``: what it printed and where it wrote."""
+
+    shards: Path  # the synthetic shards it trained on (SMALL_SHARDS)
+    work_dir: Path
+    returncode: int  # the command's exit status
+    stdout: str
+    stderr: str
+    result: object  # pipeline.runners.local.RunResult
+
+    @property
+    def serving_dir(self) -> Path:
+        return self.work_dir / "serving"
+
+
+@contextlib.contextmanager
+def captured_output():
+    """Captures what is written to stdout and stderr, by Python and (for stderr)
+    by native code too, as a ``flowers-tfx run`` process would show it."""
+    out, err = io.StringIO(), io.StringIO()
+    with tempfile.TemporaryFile() as native_err:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        saved = os.dup(2)
+        os.dup2(native_err.fileno(), 2)
+        texts = {}
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                yield texts
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            native_err.seek(0)
+            texts["stdout"] = out.getvalue()
+            texts["stderr"] = err.getvalue() + native_err.read().decode(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def small_shards(tmp_path_factory) -> Path:
+    """A folder of small synthetic shards (SMALL_SHARDS), ``trained_run``'s data.
+    Read it, do not change it."""
+    from pipeline.data.synth import write_synthetic_shards
+
+    folder = tmp_path_factory.mktemp("small-shards")
+    write_synthetic_shards(str(folder), **SMALL_SHARDS)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, small_run, small_shards) -> TrainedRun:
+    """One small pipeline run, made by ``flowers-tfx run`` (in this process),
+    shared by every test that only reads a finished run. Do not change its
+    work directory: use ``fresh_run`` for that."""
+    from pipeline.cli.main import main as flowers_tfx
+    from pipeline.runners import local
+
+    shards = small_shards
+    work_dir = tmp_path_factory.mktemp("trained-run-work")
+
+    results, original = [], local.run_local
+
+    def run_local(config, out=None):
+        results.append(original(config, out))
+        return results[-1]
+
+    with pytest.MonkeyPatch.context() as patch, captured_output() as output:
+        patch.setattr(local, "run_local", run_local)  # to keep the RunResult as well
+        returncode = flowers_tfx(small_run.cli_args(f"{shards}/*.tfrec", work_dir))
+    return TrainedRun(
+        shards=shards,
+        work_dir=work_dir,
+        returncode=returncode,
+        stdout=output["stdout"],
+        stderr=output["stderr"],
+        result=results[0] if results else None,
+    )
+
+
+@pytest.fixture
+def fresh_run(small_run, small_shards, tmp_path) -> Path:
+    """The work directory of a small run of its own on ``small_shards``, for a
+    test that runs the pipeline again in it. (A copy of ``trained_run``'s work
+    directory does not do: its metadata store names the original folder's
+    artifacts, and since the DAG has a DriftGate the Trainer of a rerun in a
+    copy is not served from the cache.)"""
+    work = tmp_path / "work"
+    result, out = small_run.run(f"{small_shards}/*.tfrec", work)
+    assert result.succeeded, out
+    return work
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.slow)

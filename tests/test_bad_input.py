@@ -11,10 +11,8 @@ import tensorflow as tf
 from PIL import Image
 
 from components import screened_example_gen as screening
-from pipeline.config import load_config
 from pipeline.data.shards import make_example, shard_filename, write_shard
 from pipeline.data.synth import write_synthetic_shards
-from pipeline.runners.local import run_local
 
 
 def encode(picture: Image.Image, image_format: str) -> bytes:
@@ -108,24 +106,14 @@ def shards_with_bad_records(tmp_path_factory):
     return data
 
 
-def run(data, work_dir, **settings):
-    overrides = {
-        "data.source": f"{data}/*.tfrec",
-        "run.work_dir": str(work_dir),
-        "model.image_size": 32,
-        "model.batch_size": 8,
-        "model.epochs": 1,
-        "gate.min_accuracy": 0,
-        **settings,
-    }
-    out = io.StringIO()
-    result = run_local(load_config(overrides=overrides, environ={}), out)
-    return result, out.getvalue()
+def run(small_run, data, work_dir, **settings):
+    """A small run (tests/conftest.py) of its own: these tests need their own data."""
+    return small_run.run(f"{data}/*.tfrec", work_dir, **settings)
 
 
 @pytest.mark.e2e
-def test_bad_records_stop_the_run_with_a_list_by_default(shards_with_bad_records, tmp_path):
-    result, out = run(shards_with_bad_records, tmp_path)
+def test_bad_records_stop_the_run_with_a_list_by_default(small_run, shards_with_bad_records, tmp_path):
+    result, out = run(small_run, shards_with_bad_records, tmp_path)
     assert not result.succeeded
     assert "ImportExampleGen failed: 3 of 153 records (2.0%) cannot be used; none are allowed" in out
     shard = shards_with_bad_records / shard_filename(2, 3)
@@ -137,8 +125,8 @@ def test_bad_records_stop_the_run_with_a_list_by_default(shards_with_bad_records
 
 
 @pytest.mark.e2e
-def test_bad_records_within_the_allowed_fraction_are_quarantined(shards_with_bad_records, tmp_path):
-    result, out = run(shards_with_bad_records, tmp_path, **{"data.max_bad_fraction": 0.05})
+def test_bad_records_within_the_allowed_fraction_are_quarantined(small_run, shards_with_bad_records, tmp_path):
+    result, out = run(small_run, shards_with_bad_records, tmp_path, **{"data.max_bad_fraction": 0.05})
     assert result.succeeded, out
     assert result.summary.screened == 153 and result.summary.quarantined == 3
     assert "Records screened: 153, 3 set aside in" in out

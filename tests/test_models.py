@@ -16,6 +16,8 @@ from pipeline.config import Config
 from pipeline.dag import model_settings
 
 SIZES = {"xception": 71}  # Xception's smallest input; 32 for the others
+# Models whose one training step takes several seconds on a CPU: marked slow.
+HEAVY_MODELS = {"mobilenetv2", "squeezenet", "xception"}
 
 
 def one_training_step(name: str) -> float:
@@ -27,11 +29,15 @@ def one_training_step(name: str) -> float:
     return float(loss[0] if isinstance(loss, list) else loss)
 
 
-@pytest.mark.parametrize("name", sorted(models.BUILDERS))
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(name, marks=pytest.mark.slow) if name in HEAVY_MODELS else name for name in sorted(models.BUILDERS)],
+)
 def test_every_model_trains_a_step_under_the_default_strategy(name):
     assert np.isfinite(one_training_step(name))
 
 
+@pytest.mark.slow
 def test_every_model_trains_a_step_under_mirrored_strategy_on_two_cpus():
     # Logical devices must be set before TensorFlow starts, so in a new process.
     script = textwrap.dedent(

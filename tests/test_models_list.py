@@ -1,11 +1,11 @@
 """``flowers-tfx models list``: each pushed version with its metrics and lineage.
 
-One small pipeline run (a few hundred synthetic images, one epoch) gives a
-work directory with a real ML Metadata store; the listing must agree with
-what the run itself reported and with the store.
+One small pipeline run (a few hundred synthetic images, one epoch: the
+session's shared ``trained_run``, tests/conftest.py) gives a work directory
+with a real ML Metadata store; the listing must agree with what the run itself
+reported and with the store.
 """
 
-import io
 import json
 import shutil
 from pathlib import Path
@@ -22,37 +22,27 @@ from pipeline.serving.served_models import list_served_models
 
 pytestmark = pytest.mark.e2e
 
-SMALL_RUN = {"model.image_size": 32, "model.batch_size": 16, "model.epochs": 1, "gate.min_accuracy": 0}
-
-
-def run_pipeline(shards: Path, work: Path):
-    from pipeline.config import load_config
-    from pipeline.runners.local import run_local
-
-    overrides = {**SMALL_RUN, "data.source": f"{shards}/*.tfrec", "run.work_dir": str(work)}
-    out = io.StringIO()
-    result = run_local(load_config(overrides=overrides, environ={}), out)
-    assert result.succeeded, out.getvalue()
+def run_pipeline(small_run, shards: Path, work: Path):
+    result, out = small_run.run(f"{shards}/*.tfrec", work)
+    assert result.succeeded, out
     return result
 
 
 @pytest.fixture(scope="module")
-def shards(tmp_path_factory) -> Path:
-    from pipeline.data.synth import write_synthetic_shards
-
-    folder = tmp_path_factory.mktemp("shards")
-    write_synthetic_shards(str(folder), images=200, shards=2, seed=11, size=64)
-    return folder
+def shards(trained_run) -> Path:
+    return trained_run.shards
 
 
 @pytest.fixture(scope="module")
-def work(shards, tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("work")
+def work(trained_run) -> Path:
+    return trained_run.work_dir
 
 
 @pytest.fixture(scope="module")
-def first_run(shards, work):
-    return run_pipeline(shards, work)
+def first_run(trained_run):
+    """The RunResult of the shared run."""
+    assert trained_run.returncode == 0 and trained_run.result.succeeded, trained_run.stdout + trained_run.stderr
+    return trained_run.result
 
 
 def pipeline_run_names(work: Path) -> list[str]:
@@ -120,9 +110,12 @@ def test_a_copied_serving_directory_is_listed_without_metrics(first_run, work, t
     assert f"error: {tmp_path / 'nothing'}: no such serving directory" in capsys.readouterr().err
 
 
-def test_a_later_evaluation_against_itself_does_not_replace_the_push_evaluation(first_run, shards, work):
+def test_a_later_evaluation_against_itself_does_not_replace_the_push_evaluation(
+    first_run, small_run, shards, fresh_run
+):
+    work = fresh_run  # a first run of its own on the same shards: this test runs again in it
     [before] = list_served_models(work / "serving", work / "metadata.sqlite")
-    run_pipeline(shards, work)  # everything cached but the Evaluator, now with a baseline: itself
+    run_pipeline(small_run, shards, work)  # everything cached but the Evaluator, now with a baseline: itself
 
     [after] = list_served_models(work / "serving", work / "metadata.sqlite")
     assert after.lineage == before.lineage

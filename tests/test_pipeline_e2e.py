@@ -4,6 +4,9 @@ A few hundred small synthetic images and one epoch keep it to a couple of
 minutes. The first run must execute every component once and push a model
 whose serving signature classifies raw JPEG bytes; the second, with nothing
 changed, must come entirely from the TFX cache and push nothing new.
+
+The first run is the session's shared ``trained_run`` (tests/conftest.py);
+the reruns happen in a run of their own on the same shards (``fresh_run``).
 """
 
 import io
@@ -17,7 +20,6 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 import schema
-from pipeline.config import load_config
 from pipeline.data.shards import shard_filename, write_shard
 from pipeline.data.synth import write_synthetic_shards
 from pipeline.runners.local import run_local
@@ -32,12 +34,11 @@ COMPONENTS = [
     "ExampleValidator",
     "AnomaliesGate",
     "Transform",
+    "DriftGate",
     "Trainer",
     "Evaluator",
     "Pusher",
 ]
-# Small and quick; the gate's floor is 0 so that one epoch is enough to push.
-SETTINGS = ["model.image_size=32", "model.batch_size=16", "gate.min_accuracy=0", "model.epochs=1"]
 
 
 def flowers_tfx(*args: str) -> subprocess.CompletedProcess:
@@ -47,27 +48,19 @@ def flowers_tfx(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def shards(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("shards")
-    write_synthetic_shards(str(folder), images=300, shards=3, seed=7, size=96)
-    return folder
+def shards(small_shards) -> Path:
+    return small_shards
 
 
 @pytest.fixture(scope="module")
-def work_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("work")
-
-
-def run_args(shards: Path, work_dir: Path) -> list[str]:
-    args = ["run", "--data", f"{shards}/*.tfrec", "--work-dir", str(work_dir)]
-    for setting in SETTINGS:
-        args += ["--set", setting]
-    return args
+def work_dir(trained_run) -> Path:
+    return trained_run.work_dir
 
 
 @pytest.fixture(scope="module")
-def first_run(shards, work_dir):
-    return flowers_tfx(*run_args(shards, work_dir))
+def first_run(trained_run):
+    """``flowers-tfx run`` on the shards: its exit status (returncode), stdout and stderr."""
+    return trained_run
 
 
 def executions_per_component(work_dir: Path) -> dict[str, list]:
@@ -127,22 +120,20 @@ def test_pushed_model_classifies_jpeg_bytes(first_run, shards, work_dir):
     assert list(outputs["class_id"].numpy()) == list(probabilities.argmax(axis=1))
 
 
-def run_again(shards: Path, work_dir: Path) -> str:
+def run_again(small_run, shards: Path, work_dir: Path) -> str:
     """Runs the pipeline in this process (it has TensorFlow loaded already)."""
-    overrides = dict(setting.split("=") for setting in SETTINGS)
-    overrides.update({"data.source": f"{shards}/*.tfrec", "run.work_dir": str(work_dir)})
-    out = io.StringIO()
-    result = run_local(load_config(overrides=overrides, environ={}), out)
-    assert result.succeeded, out.getvalue()
-    return out.getvalue()
+    result, out = small_run.run(f"{shards}/*.tfrec", work_dir)
+    assert result.succeeded, out
+    return out
 
 
-def test_reruns_are_served_from_cache(first_run, shards, work_dir):
+def test_reruns_are_served_from_cache(first_run, small_run, shards, fresh_run):
+    work_dir = fresh_run  # a first run of its own: this test changes its work directory
     assert first_run.returncode == 0
     # The second run has a blessed baseline that the first did not: the
     # Evaluator compares the (cached) model with it, and the Pusher sees that
     # this model is already serving.
-    second = run_again(shards, work_dir)
+    second = run_again(small_run, shards, work_dir)
     for component in ("ImportExampleGen", "StatisticsGen", "Transform", "Trainer"):
         assert f"{component:<32} from cache" in second
     assert "Already serving from" in second
@@ -150,7 +141,7 @@ def test_reruns_are_served_from_cache(first_run, shards, work_dir):
     assert len(pushed_versions(work_dir)) == 1
 
     # With nothing changed since, every component comes from the cache.
-    third = run_again(shards, work_dir)
+    third = run_again(small_run, shards, work_dir)
     for component in COMPONENTS:
         if component != "latest_blessed_model_resolver":
             assert f"{component:<32} from cache" in third, component
@@ -161,7 +152,7 @@ def test_reruns_are_served_from_cache(first_run, shards, work_dir):
     assert len(pushed_versions(work_dir)) == 1
 
 
-def test_records_breaking_the_schema_stop_the_run_before_transform(tmp_path):
+def test_records_breaking_the_schema_stop_the_run_before_transform(small_run, tmp_path):
     # Each record is usable on its own (screening passes it), but one carries
     # a feature the curated schema does not know: ExampleValidator flags it.
     data = tmp_path / "bad"
@@ -170,10 +161,7 @@ def test_records_breaking_the_schema_stop_the_run_before_transform(tmp_path):
     example = tf.train.Example.FromString(next(iter(tf.data.TFRecordDataset(str(good)))).numpy())
     example.features.feature["photographer"].bytes_list.value.append(b"someone")
     write_shard(str(data / shard_filename(1, 1)), [example.SerializeToString()])
-    config = load_config(
-        overrides={"data.source": str(data), "run.work_dir": str(tmp_path / "work"), "model.epochs": 1},
-        environ={},
-    )
+    config = small_run.config(data, tmp_path / "work")
     out = tmp_path / "out.txt"
     with out.open("w") as stream:
         result = run_local(config, stream)
@@ -200,12 +188,12 @@ def test_a_second_run_on_a_busy_work_dir_stops_at_once(tmp_path):
     assert not (tmp_path / "metadata.sqlite").exists()
 
 
-def test_a_run_killed_in_the_trainer_resumes_where_it_stopped(shards, tmp_path):
+def test_a_run_killed_in_the_trainer_resumes_where_it_stopped(small_run, shards, tmp_path):
+    # A run of its own (on the shared shards): it must start from an empty work directory.
     import signal
 
     work_dir = tmp_path / "killed"
-    args = run_args(shards, work_dir)
-    args[args.index("model.epochs=1")] = "model.epochs=3"
+    args = small_run.cli_args(f"{shards}/*.tfrec", work_dir, **{"model.epochs": 3})
     process = subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli.main", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -218,10 +206,8 @@ def test_a_run_killed_in_the_trainer_resumes_where_it_stopped(shards, tmp_path):
     process.wait(timeout=60)
     assert any("Epoch 2/3" in line for line in seen), "".join(seen)
 
-    overrides = dict(setting.split("=") for setting in SETTINGS)
-    overrides.update({"data.source": f"{shards}/*.tfrec", "run.work_dir": str(work_dir), "model.epochs": 3})
     out = io.StringIO()
-    result = run_local(load_config(overrides=overrides, environ={}), out)
+    result = run_local(small_run.config(f"{shards}/*.tfrec", work_dir, **{"model.epochs": 3}), out)
     text = out.getvalue()
     assert result.succeeded, text
     for component in ("ImportExampleGen", "StatisticsGen", "Transform"):

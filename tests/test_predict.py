@@ -1,7 +1,8 @@
 """``flowers-tfx predict``: image files through the pushed model's serving signature.
 
-The end-to-end tests train one small model (a few hundred synthetic images,
-one epoch) and check that ``predict`` answers exactly what TF Serving's REST
+The end-to-end tests use one small trained model (a few hundred synthetic
+images, one epoch: the session's shared ``trained_run``, tests/conftest.py)
+and check that ``predict`` answers exactly what TF Serving's REST
 API would for the same files. The other tests need no trained model.
 """
 
@@ -19,9 +20,6 @@ import schema
 from pipeline.serving import predict
 from pipeline.cli.main import main as flowers_tfx
 from pipeline.serving.versions import ServingDirError, find_saved_model
-
-SMALL_RUN = {"model.image_size": 32, "model.batch_size": 16, "model.epochs": 1, "gate.min_accuracy": 0}
-
 
 def jpeg(color: tuple[int, int, int], size: tuple[int, int] = (40, 30)) -> bytes:
     buffer = io.BytesIO()
@@ -128,19 +126,10 @@ def test_unreadable_files_are_named_with_their_reason(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> dict:
-    """One small pipeline run: its shards folder and pushed version folder."""
-    from pipeline.config import load_config
-    from pipeline.data.synth import write_synthetic_shards
-    from pipeline.runners.local import run_local  # TFX: only for the tests that need it
-
-    shards = tmp_path_factory.mktemp("shards")
-    write_synthetic_shards(str(shards), images=200, shards=2, seed=5, size=64)
-    work = tmp_path_factory.mktemp("work")
-    overrides = {**SMALL_RUN, "data.source": f"{shards}/*.tfrec", "run.work_dir": str(work)}
-    out = io.StringIO()
-    result = run_local(load_config(overrides=overrides, environ={}), out)
-    assert result.succeeded, out.getvalue()
+def trained(trained_run) -> dict:
+    """One small pipeline run (the shared one): its shards folder and pushed version folder."""
+    assert trained_run.returncode == 0, trained_run.stdout + trained_run.stderr
+    shards, work = trained_run.shards, trained_run.work_dir
     [version] = [p for p in (work / "serving").iterdir() if p.name.isdigit()]
     return {"shards": shards, "serving": work / "serving", "version": version}
 

@@ -74,6 +74,7 @@ def exported(data):
     return args
 
 
+@pytest.mark.slow  # trains a model
 def test_run_fn_exports_both_signatures(exported):
     model = tf.saved_model.load(exported.serving_model_dir)
     jpegs = [synthetic_jpeg(5, i, i % 5, 60) for i in range(3)]
@@ -89,6 +90,7 @@ def test_run_fn_exports_both_signatures(exported):
     assert set(by_bytes) == {"probabilities", "class_id", "class_name"}
 
 
+@pytest.mark.slow  # trains a model
 def test_export_holds_warmup_requests_that_the_model_answers(exported):
     from tensorflow_serving.apis import prediction_log_pb2
 
@@ -107,6 +109,7 @@ def test_export_holds_warmup_requests_that_the_model_answers(exported):
         assert outputs["probabilities"].shape == (1, 5)
 
 
+@pytest.mark.slow  # trains a model
 def test_a_restarted_trainer_resumes_from_its_last_epoch(data, monkeypatch, caplog):
     original = trainer.EpochLogger.on_epoch_end
 
@@ -201,6 +204,7 @@ def test_later_passes_read_the_cache_not_the_files(data, transform_output, tmp_p
         dataset_contents(uncached)
 
 
+@pytest.mark.slow  # trains a model
 def test_model_cache_mb_zero_turns_the_cache_off(data, monkeypatch):
     from components.trainer import input_pipeline
 
