@@ -51,17 +51,22 @@ def pusher_outcome(resource_name: str) -> dict:
             continue
         for output in task.outputs.values():
             for artifact in output.artifacts:
-                metadata = dict(artifact.metadata or {})
-                if not metadata.get("pushed"):
-                    return {"state": "not_blessed", "blessed": False}
-                state = "unchanged" if metadata.get("already_serving") else "pushed"
-                return {"state": state, "blessed": True, "pushed_version": metadata.get("pushed_version")}
+                return outcome_of_push(dict(artifact.metadata or {}))
     return {}
 
 
+def outcome_of_push(metadata: dict) -> dict:
+    """What the Pusher's output artifact metadata says of the run."""
+    if not metadata.get("pushed"):
+        return {"state": "not_blessed", "blessed": False}
+    state = "unchanged" if metadata.get("already_serving") else "pushed"
+    return {"state": state, "blessed": True, "pushed_version": metadata.get("pushed_version")}
+
+
 def notify_final_status(final_status: str, webhook_url: str, notify_on: str, pipeline_name: str,
-                        timeout_seconds: float, lookup=pusher_outcome) -> dict:
+                        timeout_seconds: float, lookup=None) -> dict:
     """Builds the body, posts it if its state is one of ``notify_on`` (JSON list); returns it."""
+    lookup = lookup or pusher_outcome  # looked up when called: a rehearsal stands in for it
     body = describe_final_status(final_status, pipeline_name)
     if body["state"] == "succeeded" and body["resource_name"]:
         try:

@@ -229,3 +229,42 @@ def test_training_requests_are_checked_against_aiplatform_types():
     bad_account["job_spec"]["service_account"] = "me"
     with pytest.raises(RequestRefused, match="not a service account"):
         validate_custom_job(bad_account)
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_a_rehearsal_whose_trainer_fails_still_notifies_from_the_exit_handler(tmp_path, capsys):
+    import http.server
+    import threading
+
+    from pipeline.config import load_config
+    from pipeline.data.synth import write_synthetic_shards
+    from pipeline.runners.kubeflow import compile_pipeline
+
+    received = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = {**VERTEX, "model.batch_size": 4096, "notify.webhook": f"http://127.0.0.1:{server.server_port}/hook"}
+        spec = compile_pipeline(load_config(overrides=settings, environ={}), tmp_path / "pipeline.json")
+        root = tmp_path / "rehearsal"
+        write_synthetic_shards(str(root / "gcs" / BUCKET / "data"), 120, 2, 1, 64)
+        assert cli(["rehearse", str(spec), "--root", str(root)]) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = capsys.readouterr().out
+    assert "error: task Trainer failed" in out and "RunNotifier: ran" in out
+    [body] = received
+    assert (body["state"], body["failed_component"]) == ("failed", "Trainer")
+    assert body["text"].startswith("flowers run flowers-") and "FAILED in Trainer" in body["text"]

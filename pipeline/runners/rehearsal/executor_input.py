@@ -12,6 +12,7 @@ number" is ``rehearsal``).
 
 from __future__ import annotations
 
+import json
 import re
 
 from pipeline.runners.rehearsal.spec import Task
@@ -32,16 +33,22 @@ def task_dir(pipeline_root: str, job_id: str, task: Task, task_id: str) -> str:
     return f"{pipeline_root}/{PROJECT_NUMBER}/{job_id}/{task.name}_{task_id}"
 
 
-def parameters(task: Task) -> tuple[dict, dict]:
+def parameters(task: Task, final_status: dict | None = None) -> tuple[dict, dict]:
     """The task's constant parameters: (new-style ``parameterValues``, old-style ``parameters``).
 
     TFX writes ``runtimeValue.constantValue`` (a typed Value, the older form)
     and newer compilers ``runtimeValue.constant`` (a protobuf Value); the
-    executor reads both, so each goes where the launcher puts it.
+    executor reads both, so each goes where the launcher puts it. An exit
+    handler's ``taskFinalStatus`` parameter is the run's final status (a JSON
+    ``PipelineTaskFinalStatus``), as Vertex AI gives it.
     """
     values, typed = {}, {}
+    final_status_key = None
     for key, spec in task.task.get("inputs", {}).get("parameters", {}).items():
         runtime = spec.get("runtimeValue")
+        if "taskFinalStatus" in spec:
+            final_status_key = key
+            continue
         if runtime is None:
             raise ValueError(f"task {task.name}: parameter {key} is not a constant ({sorted(spec)}); "
                              "the rehearsal answers constants only")
@@ -49,6 +56,12 @@ def parameters(task: Task) -> tuple[dict, dict]:
             values[key] = runtime["constant"]
         else:
             typed[key] = runtime["constantValue"]
+    if final_status_key and final_status is not None:
+        # In the style of the task's other parameters: TFX's executor reads one style or the other.
+        if typed:
+            typed[final_status_key] = {"stringValue": json.dumps(final_status)}
+        else:
+            values[final_status_key] = json.dumps(final_status)
     return values, typed
 
 
@@ -78,10 +91,11 @@ def input_artifacts(task: Task, produced: dict[str, dict]) -> dict:
     return inputs
 
 
-def build(task: Task, pipeline_root: str, job_id: str, task_id: str, produced: dict, new_name) -> dict:
+def build(task: Task, pipeline_root: str, job_id: str, task_id: str, produced: dict, new_name,
+          final_status: dict | None = None) -> dict:
     """The ExecutorInput of ``task``, as a JSON-ready dict."""
     directory = task_dir(pipeline_root, job_id, task, task_id)
-    values, typed = parameters(task)
+    values, typed = parameters(task, final_status)
     outputs = {
         "artifacts": output_artifacts(task, directory, new_name),
         "outputFile": f"{directory}/executor_output.json",

@@ -52,6 +52,8 @@ class Rehearsal:
     job_id: str = ""
     produced: dict[str, dict] = field(default_factory=dict)
     results: list[TaskResult] = field(default_factory=list)
+    # What exit handlers are given: the run's PipelineTaskFinalStatus, once the other tasks ended.
+    final_status: dict | None = None
 
     def __post_init__(self):
         self.out = self.out or sys.stdout
@@ -100,7 +102,8 @@ class Rehearsal:
             return TaskResult(task.name, "resolved", time.monotonic() - started, outputs, f"{count} artifact(s)")
         task_id = uuid.uuid4().hex[:8]
         built = executor_input.build(
-            task, self.spec.pipeline_root, self.job_id, task_id, self.produced, self.records.next_name
+            task, self.spec.pipeline_root, self.job_id, task_id, self.produced, self.records.next_name,
+            self.final_status,
         )
         container = task.container
         log_file = self.log_dir / f"{task.name}.log"
@@ -145,23 +148,54 @@ class Rehearsal:
         requests_before = set(stand_ins.recorded(self.storage.root))
         print(f"Rehearsing {self.spec.path} ({len(tasks)} tasks) as job {self.job_id}", file=self.out)
         print(f"  gs:// is {self.storage.gcs}/, logs in {self.log_dir}/", file=self.out)
+        exit_handlers = [task for task in tasks if task.is_exit_handler]
+        failed = None
         for number, task in enumerate(tasks, 1):
-            print(f"[{number}/{len(tasks)}] {task.name} ...", file=self.out, flush=True)
-            try:
-                result = self.run_task(task)
-            except (launcher.CommandFailed, ValueError, OSError) as error:
-                result = TaskResult(task.name, "failed", 0.0, message=str(error))
-            self.results.append(result)
-            detail = f" ({result.message})" if result.message else ""
-            print(f"[{number}/{len(tasks)}] {task.name}: {result.status} in {result.seconds:.1f} s{detail}",
-                  file=self.out, flush=True)
+            if task.is_exit_handler:
+                continue
+            result = self._run_numbered(task, number, len(tasks))
             if result.status == "failed":
                 print(f"error: task {task.name} failed: {result.message}", file=self.out)
-                return EXIT_TASK_FAILED
+                failed = task.name
+                break
             self.produced[task.name] = result.outputs
+        # Exit handlers run last, whatever happened, and learn how the run ended.
+        self.final_status = self._final_status(failed)
+        for task in exit_handlers:
+            result = self._run_numbered(task, tasks.index(task) + 1, len(tasks))
+            if result.status == "failed":
+                print(f"error: exit handler {task.name} failed: {result.message}", file=self.out)
+        if failed:
+            return EXIT_TASK_FAILED
         self.print_summary()
         self.print_requests(requests_before)
         return EXIT_OK
+
+    def _run_numbered(self, task: Task, number: int, total: int) -> TaskResult:
+        print(f"[{number}/{total}] {task.name} ...", file=self.out, flush=True)
+        try:
+            result = self.run_task(task)
+        except (launcher.CommandFailed, ValueError, OSError) as error:
+            result = TaskResult(task.name, "failed", 0.0, message=str(error))
+        self.results.append(result)
+        detail = f" ({result.message})" if result.message else ""
+        print(f"[{number}/{total}] {task.name}: {result.status} in {result.seconds:.1f} s{detail}",
+              file=self.out, flush=True)
+        return result
+
+    def _final_status(self, failed: str | None) -> dict:
+        """A PipelineTaskFinalStatus as Vertex AI words it (JSON field names)."""
+        status = {
+            "state": "FAILED" if failed else "SUCCEEDED",
+            "pipelineJobResourceName": f"projects/{executor_input.PROJECT_NUMBER}/locations/local/pipelineJobs/{self.job_id}",
+            "pipelineJobName": self.job_id,
+        }
+        if failed:
+            status["error"] = {
+                "code": 9,
+                "message": f"The DAG failed because some tasks failed. The failed tasks are: [{failed}].",
+            }
+        return status
 
     def print_requests(self, before: set) -> None:
         """Each request the stand-ins answered for Vertex AI during this rehearsal."""

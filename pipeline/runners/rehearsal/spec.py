@@ -33,6 +33,11 @@ class Task:
         return "resolver" in self.executor
 
     @property
+    def is_exit_handler(self) -> bool:
+        """An exit handler: Vertex runs it after all the others, failed ones included."""
+        return self.task.get("triggerPolicy", {}).get("strategy") == "ALL_UPSTREAM_TASKS_COMPLETED"
+
+    @property
     def container(self) -> dict:
         return self.executor.get("container", {})
 
@@ -57,16 +62,33 @@ class Spec:
 
     def tasks(self) -> list[Task]:
         """Every task of the root DAG, each after the ones it needs."""
-        tasks = self.pipeline_spec["root"]["dag"]["tasks"]
         executors = self.pipeline_spec["deploymentSpec"]["executors"]
-        by_name = {}
-        for name, task in tasks.items():
-            component = self.pipeline_spec["components"][task["componentRef"]["name"]]
-            by_name[name] = Task(name, task, component, executors[component["executorLabel"]])
+        by_name: dict[str, Task] = {}
+        # A task whose component is itself a DAG (TFX puts the whole pipeline in
+        # one, "tfx-dag", when it has an exit handler) stands for all its tasks.
+        members: dict[str, set[str]] = {}
+
+        def collect(tasks: dict) -> set[str]:
+            names = set()
+            for name, task in tasks.items():
+                component = self.pipeline_spec["components"][task["componentRef"]["name"]]
+                if "dag" in component:
+                    members[name] = collect(component["dag"]["tasks"])
+                    names |= members[name]
+                else:
+                    by_name[name] = Task(name, task, component, executors[component["executorLabel"]])
+                    names.add(name)
+            return names
+
+        collect(self.pipeline_spec["root"]["dag"]["tasks"])
+
+        def needs(task: Task) -> set[str]:
+            return set().union(*[members.get(name, {name}) for name in task.upstream()])
+
         ordered, done = [], set()
         while len(ordered) < len(by_name):
             # Alphabetical among the ready ones, so the order is the same every time.
-            ready = sorted(n for n, t in by_name.items() if n not in done and t.upstream() <= done)
+            ready = sorted(n for n, t in by_name.items() if n not in done and needs(t) <= done)
             if not ready:
                 stuck = sorted(set(by_name) - done)
                 raise ConfigError(f"{self.path}: the tasks {', '.join(stuck)} depend on each other in a cycle")

@@ -107,6 +107,19 @@ def install(root: Path, log_file: Path) -> None:
         from tfx.extensions.google_cloud_ai_platform import training_clients
 
     training_clients.gapic = SimpleNamespace(JobServiceClient=TrainingJobService(root, log_file))
+    # The exit handler asks Vertex AI whether the run pushed: answered from the Pusher's recorded output.
+    from components import run_notifier
+
+    run_notifier.pusher_outcome = lambda resource_name: recorded_push_outcome(root)
+
+
+def recorded_push_outcome(root: Path) -> dict:
+    """What the latest recorded Pusher output says (what Vertex AI's job detail would)."""
+    from components.run_notifier import outcome_of_push
+    from pipeline.runners.rehearsal.records import Records
+
+    pushes = [artifact for artifact in Records(root).artifacts() if artifact.get("task") == "Pusher"]
+    return outcome_of_push(pushes[-1].get("metadata", {})) if pushes else {}
 
 
 def describe(path: Path) -> str:
