@@ -26,10 +26,16 @@ def utc_timestamp(seconds: float | None = None) -> str:
     return time.strftime(UTC_FORMAT, time.gmtime(seconds))
 
 
+# Lines of an error raised inside a graph (a loaded SavedModel's signature,
+# a tf.function) that come before the reason and say nothing to a user.
+_GRAPH_ERROR_NOISE = ("Graph execution error", "Detected at node", "<stack traces unavailable>", " ")
+
+
 def tf_error_text(message: str) -> str:
-    """TensorFlow's error text (first line) without its ``{{function_node ...}}``
-    prefix and ``[Op:...]`` suffix, which say nothing to a user."""
-    first_line = (message.strip().splitlines() or [""])[0]
+    """TensorFlow's reason in one line: the first line that is not graph-execution
+    noise, without its ``{{function_node ...}}`` prefix and ``[Op:...]`` suffix."""
+    reasons = [line for line in message.splitlines() if line.strip() and not line.startswith(_GRAPH_ERROR_NOISE)]
+    first_line = (reasons or message.strip().splitlines() or [""])[0]
     text = re.sub(r"\{\{.*?\}\}\s*", "", first_line)
     return re.sub(r"\s*\[Op:\w+\]", "", text).strip()
 

@@ -45,22 +45,7 @@ def pusher_outcome(resource_name: str) -> dict:
     """``{"state", "pushed_version", "blessed"}`` from the Pusher task of the job (Vertex AI SDK)."""
     from google.cloud import aiplatform  # only on Vertex AI
 
-    job = aiplatform.PipelineJob.get(resource_name=resource_name)
-    for task in job.gca_resource.job_detail.task_details:
-        if task.task_name != "Pusher":
-            continue
-        for output in task.outputs.values():
-            for artifact in output.artifacts:
-                return outcome_of_push(dict(artifact.metadata or {}))
-    return {}
-
-
-def outcome_of_push(metadata: dict) -> dict:
-    """What the Pusher's output artifact metadata says of the run."""
-    if not metadata.get("pushed"):
-        return {"state": "not_blessed", "blessed": False}
-    state = "unchanged" if metadata.get("already_serving") else "pushed"
-    return {"state": state, "blessed": True, "pushed_version": metadata.get("pushed_version")}
+    return webhook.outcome_of_job(aiplatform.PipelineJob.get(resource_name=resource_name).gca_resource)
 
 
 def notify_final_status(final_status: str, webhook_url: str, notify_on: str, pipeline_name: str,

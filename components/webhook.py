@@ -71,3 +71,24 @@ def outcome_text(body: dict) -> str:
         return f"{head} finished; the blessed model was already serving{accuracy}"
     return f"{head} {state}"
 
+
+def outcome_of_push(metadata: dict) -> dict:
+    """What the Pusher's output artifact metadata says of a run: its state
+    (``pushed``, ``unchanged``, ``not_blessed``), blessing and pushed version."""
+    if not metadata.get("pushed"):
+        return {"state": "not_blessed", "blessed": False}
+    state = "unchanged" if metadata.get("already_serving") else "pushed"
+    return {"state": state, "blessed": True, "pushed_version": metadata.get("pushed_version")}
+
+
+def outcome_of_job(job) -> dict:
+    """``outcome_of_push`` for a Vertex AI PipelineJob proto, from its Pusher
+    task's output; empty when the Pusher never ran."""
+    for task in job.job_detail.task_details:
+        if task.task_name != "Pusher":
+            continue
+        for output in task.outputs.values():
+            for artifact in output.artifacts:
+                return outcome_of_push(dict(artifact.metadata or {}))
+    return {}
+

@@ -60,8 +60,9 @@ def _vertex_list(config) -> int:
         created = job.gca_resource.create_time
         rows.append((job.name, vertex.run_state(job), created.strftime("%Y-%m-%dT%H:%M:%SZ") if created else "-",
                      _seconds(job)))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    print("\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows))
+    from pipeline.reporting.table import format_table
+
+    print(format_table(rows))
     return EXIT_OK
 
 

@@ -196,9 +196,9 @@ def command_schedule_list(args: argparse.Namespace) -> int:
             _time(proto.next_run_time),
             proto.name,
         ))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    from pipeline.reporting.table import format_table
+
+    print(format_table(rows))
     return 0
 
 

@@ -8,14 +8,15 @@ is still going) or to a run that was killed (abandoned).
 
 from __future__ import annotations
 
-import fcntl
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from components.common import exclusive_lock
 from pipeline.errors import EXIT_OK, EXIT_PROBLEMS, FlowersError
 from pipeline.reporting.outcome import RunOutcome, read_outcome
+from pipeline.reporting.table import format_table
 
 # `runs wait` exits with this when the run succeeded but pushed nothing new
 # because the gate refused the model.
@@ -33,18 +34,20 @@ class RunRecord:
     outcome: RunOutcome | None
 
 
+class _Busy(Exception):
+    pass
+
+
 def _lock_is_held(work_dir: Path) -> bool:
     """Whether a run holds the work directory's lock right now (tried, never kept)."""
     lock_path = work_dir / ".lock"
     if not lock_path.is_file():
         return False
-    with open(lock_path, "a+") as lock_file:
-        try:
-            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(lock_file, fcntl.LOCK_UN)
-        return False
+    try:
+        with exclusive_lock(lock_path, busy=lambda holder: _Busy()):
+            return False
+    except _Busy:
+        return True
 
 
 def list_runs(work_dir: Path) -> list[RunRecord]:
@@ -124,8 +127,7 @@ def format_runs(records: list[RunRecord]) -> str:
             f"{outcome.accuracy:.3f}" if outcome and outcome.accuracy is not None else "-",
             (outcome.pushed_version or "-") if outcome else "-",
         ))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+    return format_table(rows)
 
 
 def format_run(record: RunRecord) -> str:

@@ -25,6 +25,7 @@ from google.auth import exceptions as auth_exceptions
 from google.auth.credentials import Credentials
 from google.cloud import aiplatform
 
+from components.webhook import outcome_of_job
 from pipeline.config import Config
 from pipeline.vertex_specs import VertexError, require_cloud_settings
 
@@ -165,8 +166,6 @@ def console_url(config: Config, job: aiplatform.PipelineJob | None = None) -> st
 _RUNNING_STATES = ("PIPELINE_STATE_QUEUED", "PIPELINE_STATE_PENDING", "PIPELINE_STATE_RUNNING",
                    "PIPELINE_STATE_CANCELLING", "PIPELINE_STATE_PAUSED", "PIPELINE_STATE_UNSPECIFIED")
 _FAILED_STATES = ("PIPELINE_STATE_FAILED", "PIPELINE_STATE_CANCELLED")
-# The Pusher's output artifact says whether it pushed (TFX's PushedModel properties).
-PUSHER_TASK = "Pusher"
 
 
 def list_runs(config: Config, limit: int = 20, credentials: Credentials | None = None) -> list:
@@ -185,20 +184,6 @@ def get_run(config: Config, run: str, credentials: Credentials | None = None) ->
     return aiplatform.PipelineJob.get(resource_name=run, **_location(config, credentials))
 
 
-def _pusher_outcome(job) -> str:
-    """``pushed``, ``unchanged`` or ``not_blessed``, from the Pusher task's output."""
-    for task in job.gca_resource.job_detail.task_details:
-        if task.task_name != PUSHER_TASK:
-            continue
-        for output in task.outputs.values():
-            for artifact in output.artifacts:
-                metadata = dict(artifact.metadata or {})
-                if not metadata.get("pushed"):
-                    return "not_blessed"
-                return "unchanged" if metadata.get("already_serving") else "pushed"
-    return "not_blessed"  # the Pusher never ran: the pipeline stopped before it without failing
-
-
 def run_state(job) -> str:
     """One of running, failed, pushed, unchanged, not_blessed (as for local runs)."""
     state = job.gca_resource.state.name
@@ -206,7 +191,8 @@ def run_state(job) -> str:
         return "running"
     if state in _FAILED_STATES:
         return "failed" if state.endswith("FAILED") else "cancelled"
-    return _pusher_outcome(job)
+    # A Pusher that never ran: the pipeline stopped before it without failing.
+    return outcome_of_job(job.gca_resource).get("state", "not_blessed")
 
 
 def failed_tasks(job) -> list[tuple[str, str]]:

@@ -28,6 +28,7 @@ from google.cloud import aiplatform
 from components.model_registry_pusher import ALIAS_PREFIX, BLESSED_LABEL, SERVING_ALIAS
 from pipeline.config import Config
 from pipeline.errors import FlowersError, Refused
+from pipeline.reporting.table import format_table
 from pipeline.vertex_specs import require_cloud_settings
 
 
@@ -176,5 +177,4 @@ def format_versions(versions: list[EndpointVersion], endpoint_name: str) -> str:
     for version in versions:
         rows.append((version.version_id, version.serving_version or "-", ",".join(version.aliases) or "-",
                      "yes" if version.blessed else "no", f"{version.traffic}%"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+    return format_table(rows)

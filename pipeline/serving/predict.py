@@ -113,16 +113,6 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> bytes:
 
 # Lines TensorFlow puts before the reason when a loaded graph fails: a
 # preamble and, when it has them, the Python stack of the op's definition.
-_GRAPH_ERROR_NOISE = ("Graph execution error", "Detected at node", "<stack traces unavailable>", " ")
-
-
-def graph_error_text(message: str) -> str:
-    """The reason in the error of a SavedModel's signature ("assertion failed:
-    [image 0 of the batch is ...]"), without the lines that precede it."""
-    lines = [line for line in message.splitlines() if line.strip() and not line.startswith(_GRAPH_ERROR_NOISE)]
-    return tf_error_text("\n".join(lines) or message)
-
-
 def _to_prediction(file: str, outputs: dict, row: int, labels: list[str], top_k: int) -> ImagePrediction:
     probabilities = outputs[signatures.PROBABILITIES][row]
     best = sorted(range(len(probabilities)), key=lambda i: -probabilities[i])[:top_k]
@@ -143,7 +133,7 @@ def _classify_batch(
         outputs = classifier.classify([data for _, data in batch])
     except tf.errors.InvalidArgumentError as error:
         if len(batch) == 1:
-            report.failures.append(ImageFailure(batch[0][0], f"the model rejected it ({graph_error_text(error.message)})"))
+            report.failures.append(ImageFailure(batch[0][0], f"the model rejected it ({tf_error_text(error.message)})"))
             return
         for item in batch:
             _classify_batch(classifier, [item], top_k, report)

@@ -115,7 +115,7 @@ def install(root: Path, log_file: Path) -> None:
 
 def recorded_push_outcome(root: Path) -> dict:
     """What the latest recorded Pusher output says (what Vertex AI's job detail would)."""
-    from components.run_notifier import outcome_of_push
+    from components.webhook import outcome_of_push
     from pipeline.runners.rehearsal.records import Records
 
     pushes = [artifact for artifact in Records(root).artifacts() if artifact.get("task") == "Pusher"]
