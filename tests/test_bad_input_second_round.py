@@ -254,3 +254,8 @@ def test_the_next_push_removes_staging_folders_that_a_killed_push_left(tmp_path)
     final = pusher.publish_version(str(model), str(serving), 1700000005, {"version": 1700000005})
     assert sorted(p.name for p in serving.iterdir()) == sorted([in_progress.name, "1700000005"])
     assert Path(final, "assets.extra", "push.json").is_file()
+
+
+def test_a_run_refused_for_a_damaged_store_leaves_no_run_folder(damaged_work, shards):
+    assert main(["run", "--data", str(shards), "--work-dir", str(damaged_work)]) == 2
+    assert not (damaged_work / "runs").exists()

@@ -106,6 +106,7 @@ def run_local(config: Config, out: TextIO | None = None) -> RunResult:
     out = out or sys.stdout
     work_dir = config.work_dir
     with work_dir_lock(work_dir):
+        mlmd.check_store(config.metadata_path)  # a damaged store stops the run before any work
         run_dir = new_run_dir(work_dir)
         (run_dir / "config.toml").write_text(config_lib.to_toml(config), encoding="utf-8")
         location = data_source.prepare(config, out)
@@ -113,7 +114,6 @@ def run_local(config: Config, out: TextIO | None = None) -> RunResult:
         out.write(f"Work directory: {work_dir}\nRun log: {run_dir / 'pipeline.log'}\n\n")
         out.flush()
 
-        mlmd.check_store(config.metadata_path)  # a damaged store stops the run before any work
         connection = metadata.sqlite_metadata_connection_config(str(config.metadata_path))
         pipeline = dag.create_pipeline(
             config,
