@@ -34,27 +34,48 @@ def _bin(value: int, feature: str) -> int:
     return min(max(exponent - lowest, 0), count - 1)
 
 
-def profile_records(records: Iterable[bytes], num_classes: int) -> dict:
-    """The profile of serialized tf.Examples."""
-    profile = {
+def new_profile(num_classes: int) -> dict:
+    """An empty profile, to add records to."""
+    return {
         "examples": 0,
         "classes": [0] * num_classes,
         **{feature: [0] * count for feature, (_, count) in _BINS.items()},
     }
+
+
+def add_record(profile: dict, record: bytes) -> dict:
+    """Counts one serialized tf.Example into ``profile`` (and returns it)."""
+    feature = tf.train.Example.FromString(record).features.feature
+    profile["examples"] += 1
+    class_id = feature[features.LABEL].int64_list.value[0] if features.LABEL in feature else -1
+    if 0 <= class_id < len(profile["classes"]):
+        profile["classes"][class_id] += 1
+    image = feature[features.IMAGE].bytes_list.value[0] if features.IMAGE in feature else b""
+    profile["image_bytes"][_bin(len(image), "image_bytes")] += 1
+    try:
+        dimensions = read_dimensions(image)
+    except ImageHeaderError:
+        dimensions = None
+    if dimensions is not None:
+        profile["image_pixels"][_bin(dimensions.pixels, "image_pixels")] += 1
+    return profile
+
+
+def merge_profiles(profiles: Iterable[dict], num_classes: int) -> dict:
+    """The profile of the union of the examples that ``profiles`` counted."""
+    total = new_profile(num_classes)
+    for profile in profiles:
+        total["examples"] += profile["examples"]
+        for key in ["classes", *_BINS]:
+            total[key] = [a + b for a, b in zip(total[key], profile[key])]
+    return total
+
+
+def profile_records(records: Iterable[bytes], num_classes: int) -> dict:
+    """The profile of serialized tf.Examples."""
+    profile = new_profile(num_classes)
     for record in records:
-        feature = tf.train.Example.FromString(record).features.feature
-        profile["examples"] += 1
-        class_id = feature[features.LABEL].int64_list.value[0] if features.LABEL in feature else -1
-        if 0 <= class_id < num_classes:
-            profile["classes"][class_id] += 1
-        image = feature[features.IMAGE].bytes_list.value[0] if features.IMAGE in feature else b""
-        profile["image_bytes"][_bin(len(image), "image_bytes")] += 1
-        try:
-            dimensions = read_dimensions(image)
-        except ImageHeaderError:
-            dimensions = None
-        if dimensions is not None:
-            profile["image_pixels"][_bin(dimensions.pixels, "image_pixels")] += 1
+        add_record(profile, record)
     return profile
 
 

@@ -1,4 +1,10 @@
-"""A component that stops the run before training when the data drifted.
+"""A component that stops the run before training when the data drifted, or
+when a split has too few examples for one batch.
+
+It runs right after ExampleGen, before the Beam steps that read the
+examples (statistics, Transform), so a run that cannot train stops in
+seconds: ExampleGen counted each split (``data_lineage.py``), and a split
+smaller than ``model.batch_size`` could not give the Trainer one step.
 
 It compares the training split of this run's examples with the training
 data of the last blessed model, whose profile the Trainer stored inside that
@@ -24,7 +30,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.experimental import simple_artifacts
 from tfx.utils import path_utils
 
-from components import data_profile
+from components import data_lineage, data_profile
 from schema import LABELS
 
 REPORT_FILE = "drift.json"
@@ -33,6 +39,23 @@ TRAIN_SPLIT = "train"
 
 class DataDriftError(RuntimeError):
     """This run's training data differs too much from the last blessed model's."""
+
+
+class TooFewExamplesError(RuntimeError):
+    """A split cannot fill one batch."""
+
+
+def check_batch_size(lineage: dict | None, batch_size: int) -> None:
+    """Raises TooFewExamplesError when a split has fewer examples than one batch
+    (per replica: with several replicas the Trainer checks the global batch)."""
+    splits = (lineage or {}).get("splits") or {}
+    small = {name: profile["examples"] for name, profile in splits.items() if profile["examples"] < batch_size}
+    if small:
+        counts = ", ".join(f"{count} for {name}" for name, count in sorted(small.items()))
+        raise TooFewExamplesError(
+            f"too few examples for a batch of {batch_size} (model.batch_size): {counts}; "
+            "lower model.batch_size or give more data"
+        )
 
 
 def baseline_profile(model_uri: str) -> Optional[dict]:
@@ -56,11 +79,17 @@ def DriftGate(
     max_class_drift: Parameter[float],
     max_feature_drift: Parameter[float],
     baseline_model: InputArtifact[standard_artifacts.Model] = None,
+    batch_size: Parameter[int] = 1,
 ):
-    """Fails when the training data drifted beyond a threshold; records the comparison."""
-    split_uri = artifact_utils.get_split_uri([examples], TRAIN_SPLIT)
-    files = sorted(tf.io.gfile.glob(os.path.join(split_uri, "*")))
-    current = data_profile.profile_files(files, len(LABELS))
+    """Fails when a split cannot fill a batch, or the training data drifted
+    beyond a threshold; records the comparison."""
+    lineage = data_lineage.read(examples.uri)
+    check_batch_size(lineage, batch_size)
+    # ExampleGen profiled the split as it wrote it; older examples are read here.
+    current = data_lineage.split_profile(lineage, TRAIN_SPLIT)
+    if current is None:
+        split_uri = artifact_utils.get_split_uri([examples], TRAIN_SPLIT)
+        current = data_profile.profile_files(sorted(tf.io.gfile.glob(os.path.join(split_uri, "*"))), len(LABELS))
     baseline = baseline_profile(baseline_model.uri) if baseline_model is not None else None
     checks = data_profile.compare(current, baseline, max_class_drift, max_feature_drift) if baseline else []
     record = {"current": current, "baseline": baseline, "checks": checks,

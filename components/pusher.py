@@ -32,7 +32,7 @@ from tfx.utils import io_utils, proto_utils
 
 from components.common import utc_timestamp
 
-from components import serving_layout
+from components import data_lineage, serving_layout
 
 PUSH_MANIFEST = serving_layout.MANIFEST_PATH
 STAGING_PREFIX = ".staging-"
@@ -162,7 +162,12 @@ class Executor(tfx_pusher.Executor):
             "blessing_uri": blessing.uri,
             "pushed_at": utc_timestamp(),
         }
-        final = publish_version(self.GetModelPath(input_dict), base_directory, version, manifest)
+        model_path = self.GetModelPath(input_dict)
+        # The spans and examples per class the model learned from (data_lineage.py).
+        lineage = data_lineage.read(os.path.join(model_path, "assets.extra"))
+        if lineage:
+            manifest["data"] = lineage
+        final = publish_version(model_path, base_directory, version, manifest)
         io_utils.write_string_file(os.path.join(model_push.uri, "push.json"), json.dumps(manifest, indent=2))
         self._MarkPushed(model_push, final, str(version))
         logging.info("Model pushed to %s.", final)

@@ -22,6 +22,12 @@ The policy for bad records (``data.max_bad_fraction``):
   summary shows how many.
 A shard that is truncated or corrupted (bad length or CRC) always stops the
 run: the records after the damage cannot be counted, let alone checked.
+
+When the input patterns name spans (``span-{SPAN}/*.tfrec``), TFX's driver
+resolves the latest span and this executor reads the window of the latest
+``data.spans`` spans (``spans.py``). While the records are written it counts
+each span's examples per class and profiles each output split, into
+``data_lineage.json`` in the Examples artifact (``data_lineage.py``).
 """
 
 from __future__ import annotations
@@ -41,14 +47,21 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from components import data_lineage, data_profile, spans
 from components.common import tf_error_text
 from components.image_budget import DEFAULT_MAX_IMAGE_PIXELS
 from components.record_format import parse_record
+from schema import LABELS
 
 QUARANTINE_DIR = "quarantine"
 SCREENED_KEY = "screened_records"
 QUARANTINED_KEY = "quarantined_records"
+# The spans of a rolling window, e.g. "2, 3" (TFX's own `span` property is the latest).
+SPANS_KEY = "spans"
 _BAD = "bad"
+_TALLY = "tally"
+# Beside the quarantine: each output split's profile, for the data lineage.
+_PROFILE_PREFIX = "profile-"
 # How many bad records an error message lists before pointing at the file.
 _LISTED = 20
 
@@ -73,8 +86,8 @@ class ScreeningReport:
         return [entry for entry in self.bad if entry.get("file_damaged")]
 
 
-def record_problems(serialized: bytes, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> list[str]:
-    """What makes one record unusable for training; empty when it is fine.
+def screen_record(serialized: bytes, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> tuple[list[str], int | None]:
+    """What makes one record unusable for training (empty when it is fine), and its class.
 
     The image is decoded by TensorFlow, as Transform will decode it, unless
     its header already refused it (over ``max_pixels``, or damaged).
@@ -86,26 +99,35 @@ def record_problems(serialized: bytes, max_pixels: int = DEFAULT_MAX_IMAGE_PIXEL
             tf.io.decode_image(parsed["image"], channels=3, expand_animations=False)
         except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
             problems.append(f"image does not decode: {tf_error_text(error.message)}")
-    return problems
+    return problems, parsed["class"]
+
+
+def record_problems(serialized: bytes, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> list[str]:
+    """What makes one record unusable for training; empty when it is fine."""
+    return screen_record(serialized, max_pixels)[0]
 
 
 class ScreenShard(beam.DoFn):
-    """Reads one shard and yields its good records; bad ones go to ``bad``."""
+    """Reads one shard and yields its good records; bad ones go to ``bad``,
+    and one tally of the good records per class to ``tally``."""
 
     def __init__(self, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS):
         super().__init__()
         self.max_pixels = max_pixels
 
-    def process(self, path: str):
+    def process(self, shard: tuple[str, int]):
+        path, span = shard
+        classes = [0] * len(LABELS)
         index = -1
         try:
             for index, record in enumerate(tf.data.TFRecordDataset(path).as_numpy_iterator()):
-                problems = record_problems(record, self.max_pixels)
+                problems, class_id = screen_record(record, self.max_pixels)
                 if problems:
                     yield beam.pvalue.TaggedOutput(
                         _BAD, {"shard": path, "index": index, "reasons": problems, "record": record}
                     )
                 else:
+                    classes[class_id] += 1
                     yield record
         except tf.errors.OpError as error:  # DataLossError: truncated or bad CRC
             yield beam.pvalue.TaggedOutput(
@@ -117,6 +139,23 @@ class ScreenShard(beam.DoFn):
                     "file_damaged": True,
                 },
             )
+        yield beam.pvalue.TaggedOutput(_TALLY, {"shard": path, "span": span, "classes": classes})
+
+
+class ProfileSplit(beam.CombineFn):
+    """The profile (``data_profile.py``) of one output split, counted as it is written."""
+
+    def create_accumulator(self):
+        return data_profile.new_profile(len(LABELS))
+
+    def add_input(self, profile, record):
+        return data_profile.add_record(profile, record)
+
+    def merge_accumulators(self, profiles):
+        return data_profile.merge_profiles(profiles, len(LABELS))
+
+    def extract_output(self, profile):
+        return profile
 
 
 def _file_tag(split_pattern: str) -> str:
@@ -129,17 +168,26 @@ def _file_tag(split_pattern: str) -> str:
 def _ScreenRecords(pipeline: beam.Pipeline, exec_properties: dict, split_pattern: str):
     """The shards matching ``split_pattern`` -> their good serialized records."""
     input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-    files = sorted(tf.io.gfile.glob(os.path.join(input_base, split_pattern)))
-    if not files:
-        raise BadRecordsError(f"{os.path.join(input_base, split_pattern)}: no files match this pattern")
+    # The spans of the window, oldest first (one "span" 0 without placeholders).
+    shards = []
+    for span, pattern in exec_properties["_window"].get(split_pattern, [(0, split_pattern)]):
+        files = sorted(tf.io.gfile.glob(os.path.join(input_base, pattern)))
+        if not files:
+            raise BadRecordsError(f"{os.path.join(input_base, pattern)}: no files match this pattern")
+        shards.extend((path, span) for path in files)
     quarantine = os.path.join(exec_properties["_quarantine_dir"], _file_tag(split_pattern))
     screened = (
         pipeline
-        | "Shards" >> beam.Create(files)
+        | "Shards" >> beam.Create(shards)
         | "Reshuffle" >> beam.Reshuffle()
         | "Screen" >> beam.ParDo(ScreenShard(_settings(exec_properties)["max_image_pixels"])).with_outputs(
-            _BAD, main="good"
+            _BAD, _TALLY, main="good"
         )
+    )
+    _ = (
+        screened[_TALLY]
+        | "TallyJson" >> beam.Map(json.dumps)
+        | "WriteTallies" >> beam.io.WriteToText(quarantine + "-spans", file_name_suffix=".jsonl")
     )
     bad = screened[_BAD]
     _ = (
@@ -202,7 +250,8 @@ def enforce_policy(report: ScreeningReport, max_bad_fraction: float, where: str)
 def _settings(exec_properties: dict) -> dict:
     """The screening's settings from the component's custom config, with the
     defaults for any that is missing (a pipeline compiled before it existed)."""
-    settings = {"max_bad_fraction": 0.0, "max_image_pixels": DEFAULT_MAX_IMAGE_PIXELS}
+    settings = {"max_bad_fraction": 0.0, "max_image_pixels": DEFAULT_MAX_IMAGE_PIXELS, "spans": 1,
+                "span_patterns": {}}
     text = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
     if not text:
         return settings
@@ -215,7 +264,54 @@ def _settings(exec_properties: dict) -> dict:
     if "max_image_pixels" in packed:
         # A Struct holds numbers as doubles: exact for integers below 2**53.
         settings["max_image_pixels"] = int(packed["max_image_pixels"])
+    if "spans" in packed:
+        settings["spans"] = int(packed["spans"])
+    if "span_patterns" in packed:
+        settings["span_patterns"] = dict(packed["span_patterns"])
     return settings
+
+
+def span_window(exec_properties: dict) -> dict[str, list[tuple[int, str]]]:
+    """For each input split's resolved pattern (the latest span, as the driver
+    resolved it), the ``(span, pattern)`` of every span of the window."""
+    settings = _settings(exec_properties)
+    input_config = example_gen_pb2.Input()
+    proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+    base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+    result = {}
+    for split in input_config.splits:
+        unresolved = settings["span_patterns"].get(split.name)
+        if not unresolved or not spans.has_span_spec(unresolved):
+            result[split.pattern] = [(0, split.pattern)]
+            continue
+        latest = exec_properties.get("span")
+        if latest is None:  # a launcher that did not pass the driver's span on
+            latest = spans.existing_spans(base, unresolved)[-1]
+        template = example_gen_pb2.Input.Split(name=split.name, pattern=unresolved)
+        result[split.pattern] = spans.window(base, template, int(latest), settings["spans"])
+    return result
+
+
+def read_lineage_parts(quarantine_dir: str, window: dict[str, list[tuple[int, str]]]) -> dict:
+    """The data lineage from what the Beam steps wrote: span tallies, split profiles."""
+    per_span: dict[int, dict] = {}
+    for path in tf.io.gfile.glob(os.path.join(quarantine_dir, "*-spans*.jsonl")):
+        for line in tf.io.gfile.GFile(path).read().splitlines():
+            tally = json.loads(line)
+            entry = per_span.setdefault(tally["span"], {"span": tally["span"], "examples": 0,
+                                                         "classes": [0] * len(LABELS), "shards": 0})
+            entry["examples"] += sum(tally["classes"])
+            entry["classes"] = [a + b for a, b in zip(entry["classes"], tally["classes"])]
+            entry["shards"] += 1
+    has_spans = any(span_patterns != [(0, pattern)] for pattern, span_patterns in window.items())
+    patterns = {span: pattern for span_patterns in window.values() for span, pattern in span_patterns}
+    for span, entry in per_span.items():
+        entry["pattern"] = patterns.get(span, "")
+    splits = {}
+    for path in tf.io.gfile.glob(os.path.join(quarantine_dir, _PROFILE_PREFIX + "*.json")):
+        name = os.path.splitext(os.path.basename(path))[0][len(_PROFILE_PREFIX):]
+        splits[name] = json.loads(tf.io.gfile.GFile(path).read())
+    return {"spans": sorted(per_span.values(), key=lambda e: e["span"]) if has_spans else [], "splits": splits}
 
 
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
@@ -224,14 +320,33 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         return _ScreenRecords
 
+    def GenerateExamplesByBeam(self, pipeline, exec_properties):
+        """TFX's splits, each also profiled as it is written (for the data lineage)."""
+        splits = super().GenerateExamplesByBeam(pipeline, exec_properties)
+        for name, records in splits.items():
+            _ = (
+                records
+                | f"Profile[{name}]" >> beam.CombineGlobally(ProfileSplit())
+                | f"ProfileJson[{name}]" >> beam.Map(json.dumps)
+                | f"WriteProfile[{name}]" >> beam.io.WriteToText(
+                    os.path.join(exec_properties["_quarantine_dir"], f"{_PROFILE_PREFIX}{name}"),
+                    file_name_suffix=".json", shard_name_template="")
+            )
+        return splits
+
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
         quarantine = os.path.join(examples.uri, QUARANTINE_DIR)
-        super().Do(input_dict, output_dict, {**exec_properties, "_quarantine_dir": quarantine})
+        window = span_window(exec_properties)
+        super().Do(input_dict, output_dict, {**exec_properties, "_quarantine_dir": quarantine, "_window": window})
         report = read_report(quarantine)
         enforce_policy(report, _settings(exec_properties)["max_bad_fraction"], quarantine)
         examples.set_int_custom_property(SCREENED_KEY, report.total)
         examples.set_int_custom_property(QUARANTINED_KEY, len(report.bad))
+        lineage = read_lineage_parts(quarantine, window)
+        data_lineage.write(lineage, examples.uri)
+        if lineage["spans"]:
+            examples.set_string_custom_property(SPANS_KEY, data_lineage.describe_spans(lineage))
 
 
 class ScreenedImportExampleGen(example_gen_component.FileBasedExampleGen):
@@ -246,9 +361,18 @@ class ScreenedImportExampleGen(example_gen_component.FileBasedExampleGen):
         output_config=None,
         max_bad_fraction: float = 0.0,
         max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+        spans: int = 1,
     ):
+        """``spans``: how many of the latest spans to read when the input
+        patterns name spans (``components/spans.py``)."""
         settings = struct_pb2.Struct()
-        settings.update({"max_bad_fraction": max_bad_fraction, "max_image_pixels": max_image_pixels})
+        settings.update({
+            "max_bad_fraction": max_bad_fraction,
+            "max_image_pixels": max_image_pixels,
+            "spans": spans,
+            # The patterns with their placeholders: the driver resolves them to the latest span.
+            "span_patterns": {split.name: split.pattern for split in input_config.splits},
+        })
         custom_config = example_gen_pb2.CustomConfig()
         custom_config.custom_config.Pack(settings)
         super().__init__(

@@ -40,7 +40,13 @@ class DataConfig:
 
     # Local path or gs:// glob of the shards, e.g. 'data/*.tfrec'. Empty means
     # the embedded synthetic data set, generated into the work directory.
+    # With TFX's {SPAN} placeholder (or {YYYY}-{MM}-{DD}, optionally with
+    # {VERSION}), e.g. 'gs://bucket/flowers/span-{SPAN}/*.tfrec', a run reads
+    # the latest span(s) only.
     source: str = ""
+    # With spans in the source: train and evaluate on the latest this many
+    # spans together (a rolling window); 1 is the latest span alone.
+    spans: int = 1
     synthetic_images: int = 1000
     synthetic_shards: int = 8
     synthetic_seed: int = 42
@@ -243,6 +249,7 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "data.eval_fraction": (0.01, 0.99),
     "data.max_bad_fraction": (0.0, 1.0),
     "data.max_image_pixels": (1, 2**31 - 1),
+    "data.spans": (1, 10_000),
     "model.image_size": (32, 1024),
     "model.epochs": (1, None),
     "model.batch_size": (1, None),

@@ -1,8 +1,10 @@
 """The pipeline's DAG: one ``create_pipeline(config)`` that every runner uses.
 
-    ImportExampleGen (screens every record) -> StatisticsGen -> ImportSchemaGen
-      -> ExampleValidator -> AnomaliesGate -> Transform -> Trainer -> Evaluator (vs last blessed)
-      -> Pusher (only if blessed) [-> ModelRegistryPusher, on Vertex AI if configured]
+    ImportExampleGen (screens every record, reads the latest span or spans)
+      -> DriftGate (enough examples for a batch; no drift from the last blessed model's data)
+      -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> AnomaliesGate -> Transform
+      -> Trainer -> Evaluator (vs last blessed) -> Pusher (only if blessed)
+      [-> ModelRegistryPusher, on Vertex AI if configured]
 
 The same DAG runs on this machine (``platform="local"``) and on Vertex AI
 Pipelines (``platform="vertex"``). On Vertex AI the configuration may move
@@ -229,6 +231,7 @@ def create_pipeline(
         output_config=output_config,
         max_bad_fraction=config.data.max_bad_fraction,
         max_image_pixels=config.data.max_image_pixels,
+        spans=config.data.spans,
     ).with_id("ImportExampleGen")
     schema_file = vertex_specs.CONTAINER_SCHEMA_FILE if platform == "vertex" else str(schema.SCHEMA_FILE)
     schema_gen = ImportSchemaGen(schema_file=schema_file)
@@ -236,6 +239,23 @@ def create_pipeline(
     statistics_gen = StatisticsGen(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"]
     )
+
+    latest_blessed_model = Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=Channel(type=standard_artifacts.Model),
+        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+
+    # Before any Beam step reads the examples: enough for a batch, and not
+    # drifted from the last blessed model's data?
+    drift_gate = DriftGate(
+        examples=example_gen.outputs["examples"],
+        baseline_model=latest_blessed_model.outputs["model"],
+        max_class_drift=config.gate.max_class_drift,
+        max_feature_drift=config.gate.max_feature_drift,
+        batch_size=int(model_settings(config)["batch_size"]),
+    )
+    statistics_gen.add_upstream_node(drift_gate)
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
@@ -255,20 +275,6 @@ def create_pipeline(
         disable_statistics=True,
     )
     transform.add_upstream_node(anomalies_gate)
-
-    latest_blessed_model = Resolver(
-        strategy_class=LatestBlessedModelStrategy,
-        model=Channel(type=standard_artifacts.Model),
-        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
-
-    # Before training: has the data drifted from the last blessed model's?
-    drift_gate = DriftGate(
-        examples=example_gen.outputs["examples"],
-        baseline_model=latest_blessed_model.outputs["model"],
-        max_class_drift=config.gate.max_class_drift,
-        max_feature_drift=config.gate.max_feature_drift,
-    )
 
     trainer = make_trainer(
         config,
@@ -299,13 +305,13 @@ def create_pipeline(
 
     components = [
         example_gen,
+        latest_blessed_model,
+        drift_gate,
         statistics_gen,
         schema_gen,
         example_validator,
         anomalies_gate,
         transform,
-        latest_blessed_model,
-        drift_gate,
         trainer,
         evaluator,
         pusher,

@@ -79,8 +79,9 @@ def test_a_damaged_shard_is_reported_with_its_path(tmp_path):
     flipped.write_bytes(bytes(data))
 
     for path in (truncated, flipped):
-        outputs = list(screening.ScreenShard().process(str(path)))
-        damaged = [o.value for o in outputs if isinstance(o, __import__("apache_beam").pvalue.TaggedOutput)]
+        outputs = list(screening.ScreenShard().process((str(path), 0)))
+        damaged = [o.value for o in outputs
+                   if isinstance(o, __import__("apache_beam").pvalue.TaggedOutput) and o.tag == "bad"]
         assert damaged and damaged[-1]["file_damaged"] and damaged[-1]["shard"] == str(path)
         assert "file is truncated or corrupted after record" in damaged[-1]["reasons"][0]
 

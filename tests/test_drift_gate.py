@@ -42,6 +42,16 @@ def test_a_zero_threshold_turns_a_check_off():
     assert by_feature["image bytes"]["drifted"] and by_feature["image bytes"]["distance"] == pytest.approx(1)
 
 
+def test_a_split_smaller_than_one_batch_is_refused_naming_the_setting():
+    from components.drift_gate import TooFewExamplesError, check_batch_size
+
+    lineage = {"splits": {"train": {"examples": 40}, "eval": {"examples": 9}}}
+    check_batch_size(lineage, 9)
+    with pytest.raises(TooFewExamplesError, match=r"batch of 16 \(model.batch_size\): 9 for eval; lower"):
+        check_batch_size(lineage, 16)
+    check_batch_size(None, 4096)  # examples made before they were counted: the Trainer checks
+
+
 def test_a_profile_counts_classes_bytes_and_pixels_from_the_headers(tmp_path):
     records = [example_bytes(synthetic_jpeg(seed=1, index=i, class_id=i % 5, size=64), i % 5, 64, 64) for i in range(10)]
     path = tmp_path / "examples.gz"
@@ -60,39 +70,42 @@ def serving_state(serving: Path) -> dict:
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_data_without_one_class_stops_before_training_and_pushes_nothing(tmp_path):
+def test_a_span_without_one_class_stops_before_the_beam_steps_and_pushes_nothing(tmp_path):
     from pipeline.runners.local import run_local
 
-    balanced = tmp_path / "balanced"
+    data = tmp_path / "data"
+    balanced = data / "span-1"
     write_synthetic_shards(str(balanced), images=200, shards=2, seed=4, size=64)
     records = [r for f in sorted(balanced.glob("*.tfrec")) for r in tf.data.TFRecordDataset(str(f)).as_numpy_iterator()]
-    skewed = tmp_path / "skewed"
+    skewed = data / "span-2"
     skewed.mkdir()
     kept = [r for r in records if tf.train.Example.FromString(r).features.feature["class"].int64_list.value[0] != 4]
-    write_shard(str(skewed / f"flowers00-{len(kept)}.tfrec"), kept)
 
-    def run(data: Path, **settings):
-        overrides = {"data.source": f"{data}/*.tfrec", "run.work_dir": str(tmp_path / "work"), "model.image_size": 32,
-                     "model.batch_size": 16, "model.epochs": 1, "gate.min_accuracy": 0, **settings}
+    def run(**settings):
+        overrides = {"data.source": f"{data}/span-{{SPAN}}/*.tfrec", "run.work_dir": str(tmp_path / "work"),
+                     "model.image_size": 32, "model.batch_size": 16, "model.epochs": 1, "gate.min_accuracy": 0,
+                     **settings}
         out = io.StringIO()
         return run_local(load_config(overrides=overrides, environ={}), out), out.getvalue()
 
-    first, out = run(balanced)
+    first, out = run()  # span 1 alone: the unshifted data passes
     assert first.succeeded and first.summary.pushed_path, out
     assert first.summary.drift_checks == []  # nothing to compare with yet
     serving = tmp_path / "work" / "serving"
     before = serving_state(serving)
 
-    drifted, out = run(skewed)
+    write_shard(str(skewed / f"flowers00-{len(kept)}.tfrec"), kept)  # span 2 arrives, without tulips
+    drifted, out = run()
     assert not drifted.succeeded
     assert "DriftGate failed: the training data drifted from the last blessed model's" in out
     assert re.search(r"class distribution: L-infinity distance 0\.(1[1-9]|2)\d* is above the threshold 0\.100", out)
     assert "tulips 0.00] against [daisy" in out
-    assert "Trainer" not in [node for node, _, _ in drifted.summary.timings]
+    ran = [node for node, _, _ in drifted.summary.timings]
+    assert "Trainer" not in ran and "StatisticsGen" not in ran and "Transform" not in ran
     assert serving_state(serving) == before
 
     # The same data with the class check off trains, and the summary shows the measured distances.
-    allowed, out = run(skewed, **{"gate.max_class_drift": 0})
+    allowed, out = run(**{"gate.max_class_drift": 0})
     assert allowed.succeeded, out
     checks = {check["feature"]: check for check in allowed.summary.drift_checks}
     assert checks["class distribution"]["distance"] > 0.1 and not checks["class distribution"]["drifted"]

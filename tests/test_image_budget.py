@@ -177,9 +177,12 @@ def test_the_screening_uses_the_configured_budget():
 def test_a_record_over_the_budget_is_set_aside_like_any_bad_record(tmp_path):
     shard = tmp_path / shard_filename(0, 3)
     write_shard(str(shard), [record(PHOTO), record(BOMB_16K), record(PHOTO)])
-    outputs = list(screening.ScreenShard(BUDGET).process(str(shard)))
-    bad = [output.value for output in outputs if isinstance(output, beam.pvalue.TaggedOutput)]
-    assert len(outputs) == 3 and len(bad) == 1
+    outputs = list(screening.ScreenShard(BUDGET).process((str(shard), 0)))
+    tagged = [output for output in outputs if isinstance(output, beam.pvalue.TaggedOutput)]
+    bad = [output.value for output in tagged if output.tag == "bad"]
+    tally = [output.value for output in tagged if output.tag == "tally"]
+    assert len(outputs) == 4 and len(bad) == 1
+    assert tally == [{"shard": str(shard), "span": 0, "classes": [0, 2, 0, 0, 0]}]  # the good records, per class
     assert bad[0]["shard"] == str(shard) and bad[0]["index"] == 1
     quarantined = tf.train.Example.FromString(bad[0]["record"])  # the raw record, to be written aside
     assert quarantined.features.feature["image"].bytes_list.value == [BOMB_16K]

@@ -169,7 +169,7 @@ def test_pushed_not_blessed_and_failed_runs_each_post_once_and_runs_lists_them(s
         # The same model against a floor it cannot reach: only the Evaluator runs again.
         status, out = run_with(shards, work, url, **{"gate.min_accuracy": 1.0})
         assert status == 0, out
-        # A batch larger than the data: the Trainer fails.
+        # A batch larger than the data: the run fails at DriftGate, before any Beam step reads the examples.
         status, out = run_with(shards, work, url, **{"model.batch_size": 4096})
         assert status == 1, out
     assert [body["state"] for body in received] == ["pushed", "not_blessed", "failed"]
@@ -178,8 +178,8 @@ def test_pushed_not_blessed_and_failed_runs_each_post_once_and_runs_lists_them(s
     pushed, not_blessed, failed = received
     assert pushed["blessed"] is True and pushed["pushed_version"].isdigit() and pushed["accuracy"] is not None
     assert not_blessed["blessed"] is False and "below the floor 1.000" in not_blessed["reasons"][0]
-    assert failed["failed_component"] == "Trainer" and "too few examples" in failed["error"]
-    assert failed["text"].startswith(f"flowers run {failed['run_id']} FAILED in Trainer:")
+    assert failed["failed_component"] == "DriftGate" and "too few examples for a batch of 4096" in failed["error"]
+    assert failed["text"].startswith(f"flowers run {failed['run_id']} FAILED in DriftGate:")
 
     # What the runs wrote is what `runs` shows, and `runs wait` maps it to an exit status.
     run_ids = sorted(path.name for path in (work / "runs").iterdir())
@@ -188,7 +188,7 @@ def test_pushed_not_blessed_and_failed_runs_each_post_once_and_runs_lists_them(s
     listing = capsys.readouterr().out
     assert all(run_id in listing for run_id in run_ids) and "not_blessed" in listing
     assert main(["runs", "show", run_ids[2], "--work-dir", str(work)]) == 0
-    assert "failed in Trainer: too few examples" in capsys.readouterr().out
+    assert "failed in DriftGate: too few examples" in capsys.readouterr().out
     assert [main(["runs", "wait", run_id, "--work-dir", str(work)]) for run_id in run_ids] == [0, 3, 1]
 
     # A webhook that never answers, or refuses: the outcome and exit status do not change.

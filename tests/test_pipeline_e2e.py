@@ -156,7 +156,8 @@ def test_records_breaking_the_schema_stop_the_run_before_transform(small_run, tm
     # Each record is usable on its own (screening passes it), but one carries
     # a feature the curated schema does not know: ExampleValidator flags it.
     data = tmp_path / "bad"
-    write_synthetic_shards(str(data), images=60, shards=1, seed=3, size=48)
+    # (enough that each split fills a batch: DriftGate checks that first)
+    write_synthetic_shards(str(data), images=120, shards=1, seed=3, size=48)
     good = next(data.glob("*.tfrec"))
     example = tf.train.Example.FromString(next(iter(tf.data.TFRecordDataset(str(good)))).numpy())
     example.features.feature["photographer"].bytes_list.value.append(b"someone")

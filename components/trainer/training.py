@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
+# absl's logger, as TFX's own: its INFO lines reach a Vertex AI job's log, where
+# TFX's entry points set absl's verbosity and leave Python's root logger at WARNING.
+from absl import logging
 
-from components import data_profile
+from components import data_lineage, data_profile
 from components.trainer.outputs import EPOCH_LOG_FORMAT, HISTORY_FILE
 from components.trainer import choices, input_pipeline, learning_rate, models, signatures, strategy
 
@@ -214,12 +216,25 @@ def run_fn(fn_args) -> None:
         model, tf_transform_output, labels, fn_args.serving_model_dir,
         warmup_images=input_pipeline.first_images(eval_files, WARMUP_REQUESTS),
     )
-    # The profile of the training data travels with the model: the drift gate
-    # of a later run compares its data with the last blessed model's.
-    data_profile.write_profile(
-        data_profile.profile_files(train_files, len(labels)),
-        os.path.join(fn_args.serving_model_dir, "assets.extra", data_profile.PROFILE_FILE),
-    )
+    write_data_record(fn_args, train_files, len(labels))
+
+
+def write_data_record(fn_args, train_files: list[str], num_classes: int) -> None:
+    """What the model learned from travels with it: the profile of its training
+    data (a later run's drift gate compares its data with the last blessed
+    model's) and the data lineage (spans, examples per class and split).
+
+    Both come from what ExampleGen counted (``data_lineage.json`` in the
+    Examples artifact, found from the training files' folder); examples made
+    before it was recorded are profiled here instead.
+    """
+    extra = os.path.join(fn_args.serving_model_dir, "assets.extra")
+    examples_dir = data_lineage.examples_dir(fn_args.train_files[0])
+    lineage = data_lineage.read(examples_dir)
+    profile = data_lineage.split_profile(lineage, "train") or data_profile.profile_files(train_files, num_classes)
+    data_profile.write_profile(profile, os.path.join(extra, data_profile.PROFILE_FILE))
+    if lineage:
+        data_lineage.write(data_lineage.short(lineage), extra)
 
 
 def write_history(run_dir: str, history: dict, settings: dict, train_count: int, eval_count: int) -> None:

@@ -3,12 +3,15 @@ synthetic data set, generated once into the work directory.
 
 ImportExampleGen wants a base directory and a file pattern inside it, so a
 glob such as ``data/*.tfrec`` or ``gs://bucket/flowers/*.tfrec`` is split at
-its first component with a wildcard.
+its first component with a wildcard or a TFX placeholder: for
+``gs://bucket/flowers/span-{SPAN}/*.tfrec`` the base is ``gs://bucket/flowers``
+and ExampleGen's driver resolves ``span-{SPAN}/*.tfrec`` to the latest span.
 """
 
 from __future__ import annotations
 
 import errno
+import re
 import shutil
 from pathlib import Path
 from typing import TextIO
@@ -20,7 +23,10 @@ from pipeline.dag import DataLocation
 from pipeline.data.shards import DataError
 from pipeline.data.synth import write_synthetic_shards
 
-_WILDCARDS = set("*?[")
+# "{" starts a TFX span, version or date placeholder ({SPAN}, {YYYY}, ...):
+# the base directory ends before it, as before a wildcard.
+_WILDCARDS = set("*?[{")
+_PLACEHOLDER = re.compile(r"\{[^}]*\}")
 _COMPLETE_MARKER = ".complete"
 # A data source ending in one of these is one shard file, not a folder.
 _SHARD_SUFFIXES = (".tfrec", ".tfrecord", ".tfrecords", ".tfrec.gz")
@@ -76,7 +82,8 @@ def check_local_data(location: DataLocation, config: Config) -> None:
         patterns = [config.data.train_pattern, config.data.eval_pattern]
     for pattern in patterns:
         try:
-            matches = tf.io.gfile.glob(str(base / pattern))
+            # Any span: the driver picks the latest among those that match.
+            matches = tf.io.gfile.glob(_PLACEHOLDER.sub("*", str(base / pattern)))
         except (OSError, tf.errors.OpError) as error:
             reason = getattr(error, "strerror", None) or getattr(error, "message", None) or str(error)
             raise DataError(f"{base / pattern}: cannot list the shards ({reason})") from None

@@ -16,7 +16,7 @@ import tensorflow_model_analysis as tfma
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 import schema
-from components import features
+from components import data_lineage, features
 from components.anomalies_gate import read_anomalies
 from components.drift_gate import REPORT_FILE as DRIFT_REPORT_FILE
 from components.pusher import ALREADY_SERVING_KEY
@@ -70,6 +70,10 @@ class RunSummary:
     # The drift gate's checks against the last blessed model's training data
     # (empty: no blessed model yet, or the gate did not run).
     drift_checks: list[dict] = field(default_factory=list)
+    # The spans this run read (ExampleGen's data lineage: span, examples,
+    # classes), and those the last blessed model it was compared with learned from.
+    spans: list[dict] = field(default_factory=list)
+    baseline_spans: list[int] = field(default_factory=list)
 
 
 def class_counts(statistics_uri: str, split: str) -> dict[str, int]:
@@ -181,6 +185,7 @@ def summarize(artifacts: dict[str, ExecutionArtifacts], timings, gate) -> RunSum
         summary.examples_uri = examples.uri
         summary.screened = examples.properties.get(SCREENED_KEY)
         summary.quarantined = int(examples.properties.get(QUARANTINED_KEY) or 0)
+        summary.spans = (data_lineage.read(examples.uri) or {}).get("spans", [])
     statistics = first("StatisticsGen", "statistics")
     if statistics is not None:
         for split in json.loads(statistics.properties.get("split_names", "[]")):
@@ -207,7 +212,12 @@ def summarize(artifacts: dict[str, ExecutionArtifacts], timings, gate) -> RunSum
     evaluation = first("Evaluator", "evaluation")
     blessing = first("Evaluator", "blessing")
     if evaluation is not None and blessing is not None:
-        has_baseline = bool(artifacts["Evaluator"].inputs.get("baseline_model"))
+        baselines = artifacts["Evaluator"].inputs.get("baseline_model") or []
+        has_baseline = bool(baselines)
+        if baselines:
+            summary.baseline_spans = data_lineage.span_numbers(
+                data_lineage.read(os.path.join(baselines[0].uri, "Format-Serving", "assets.extra"))
+            )
         summary.evaluation = read_evaluation(evaluation.uri, blessing, has_baseline, gate)
 
     pushed = first("Pusher", "pushed_model")
@@ -229,6 +239,9 @@ def format_summary(summary: RunSummary) -> str:
                 f"  {split:<8}{counts.get('total', 0):>7}"
                 + "".join(f"{counts.get(n, 0):>12}" for n in names)
             )
+        for span in summary.spans:  # the rows of a rolling window, oldest first
+            lines.append(f"  {'span ' + str(span['span']):<8}{span['examples']:>7}"
+                         + "".join(f"{count:>12}" for count in span["classes"]))
     if summary.screened is not None:
         quarantined = (
             f", {summary.quarantined} set aside in {os.path.join(summary.examples_uri, QUARANTINE_DIR)}"
@@ -264,6 +277,10 @@ def format_summary(summary: RunSummary) -> str:
             lines.append(f"    {name:<12}{value:.3f}" if value is not None else f"    {name:<12}no examples")
         verdict = "BLESSED" if evaluation.blessed else "NOT BLESSED"
         lines.append(f"  {verdict}: " + " ".join(evaluation.reasons))
+        if summary.baseline_spans:
+            spans = ", ".join(str(number) for number in summary.baseline_spans)
+            plural = "s" if len(summary.baseline_spans) > 1 else ""
+            lines.append(f"  (the last blessed model was trained on span{plural} {spans})")
     if summary.pushed_path and summary.already_serving:
         lines.append(f"Already serving from {summary.pushed_path}: nothing new pushed")
     elif summary.pushed_path:

@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from components import data_lineage
 from pipeline.serving import versions as pushed_versions
 from pipeline.reporting.mlmd import DamagedStore, StoreUnavailable
 from pipeline.serving.lineage import LineageReader, ModelLineage
+from schema import LABELS
 
 
 @dataclass
@@ -39,6 +41,9 @@ class ServedModel:
     blessed: bool | None = None
     metrics: Metrics | None = None
     lineage: ModelLineage | None = None
+    # The push manifest's data lineage: spans, examples per class and split
+    # (components/data_lineage.py); None for a model pushed before it was recorded.
+    data: dict | None = None
     # What could not be found out, and why.
     notes: list[str] = field(default_factory=list)
 
@@ -76,6 +81,7 @@ def describe_version(version: int, folder: Path, reader: LineageReader | None, n
         return served
     served.pushed_at = manifest.get("pushed_at")
     served.model_uri = manifest.get("model_uri")
+    served.data = manifest.get("data") if isinstance(manifest.get("data"), dict) else None
     served.blessed = pushed_versions.blessing_on_disk(manifest.get("blessing_uri"))
     if reader is None:
         served.notes.append(f"metrics unknown: {no_lineage_reason}")
@@ -131,6 +137,9 @@ def format_served_models(models: list[ServedModel], serving_dir: Path) -> str:
             )
             lines.append(f"  per class {per_class}")
             lines.extend(f"  refused:  {reason}" for reason in metrics.failures)
+        for line in data_lineage.describe(served.data, list(LABELS)):  # spans, then each split's classes
+            label, _, rest = line.partition(" ")
+            lines.append(f"  {label:<9} {rest}")
         lineage = served.lineage
         if lineage and lineage.training_data:
             data = lineage.training_data
