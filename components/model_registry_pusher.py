@@ -95,23 +95,26 @@ def deploy(model, target: RegistryTarget) -> None:
     rest in their proportions (the SDK's rule), so with one model before, a
     10% canary leaves it 90%. At 100% the ``serving`` alias moves to it."""
     endpoint = _endpoint(target)
-    for deployed in endpoint.list_models():
+    deployed_models = endpoint.list_models()
+    for deployed in deployed_models:
         if deployed.model == model.resource_name and deployed.model_version_id == model.version_id:
             logging.info("%s is already deployed to %s", model.versioned_resource_name, endpoint.resource_name)
             return
+    # The first model on an endpoint takes all the traffic: there is nothing to
+    # be a canary beside (the SDK refuses anything else).
+    traffic = target.traffic_percent if deployed_models else 100
     model.deploy(
         endpoint=endpoint,
         deployed_model_display_name=f"{target.model_id}-v{model.version_id}",
         machine_type=target.machine_type,
-        traffic_percentage=target.traffic_percent,
+        traffic_percentage=traffic,
         service_account=target.service_account or None,
         sync=True,
     )
     logging.info(
-        "Deployed %s to %s with %d%% of the traffic", model.versioned_resource_name, endpoint.resource_name,
-        target.traffic_percent,
+        "Deployed %s to %s with %d%% of the traffic", model.versioned_resource_name, endpoint.resource_name, traffic,
     )
-    if target.traffic_percent == 100:
+    if traffic == 100:
         model.versioning_registry.add_version_aliases([SERVING_ALIAS], model.version_id)
 
 

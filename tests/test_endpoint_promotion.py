@@ -162,6 +162,13 @@ def test_a_canary_gets_its_share_and_the_previous_version_keeps_the_rest(cloud):
     assert cloud.versions[1]["labels"] == {"blessed": "true", "serving_version": "1700000500"}
 
 
+def test_the_first_version_on_an_endpoint_takes_all_traffic_even_with_a_canary_share(cloud):
+    # Vertex AI's SDK refuses less than 100% for an endpoint's first model.
+    push("1700000000", traffic=10)
+    assert cloud.endpoints["flowers"].names() == {"1": 100}
+    assert cloud.holder("serving") == "1"
+
+
 def test_promote_and_rollback_move_traffic_and_the_serving_alias(cloud, capsys):
     push("1700000000")
     push("1700000500", traffic=10)

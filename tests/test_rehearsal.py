@@ -1,15 +1,19 @@
 """``flowers-tfx rehearse``: the spec users submit, run here as Vertex AI runs it.
 
 The quick tests check the pieces (task order, the ExecutorInput, the gs://
-mapping, resolver queries, the command's exit statuses). The end-to-end
-test compiles the pipeline for Vertex AI (gs:// pipeline root, serving
-directory and data) and rehearses it three times on tiny data: a first
-push, a second run that reuses the cache and pushes nothing, and a third on
-new shards that trains anew and is compared with the blessed model.
+mapping, resolver queries, the command's exit statuses, the stand-ins'
+checks). The end-to-end test compiles the production pipeline for Vertex AI
+(gs:// pipeline root, serving directory and data in spans, a two-span
+window, the per-class gate, Dataflow, TPU training, the Model Registry and
+an endpoint) and rehearses a schedule on tiny data: a first push and
+upload; a second run that reuses the cache and pushes nothing; span 2
+arrives and the rehearsal is killed during training; run again, the Trainer
+resumes from its checkpoint and is compared with the blessed model.
 """
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -27,7 +31,10 @@ VERTEX = {
     "vertex.region": "europe-west4",
     "vertex.pipeline_root": f"gs://{BUCKET}/root",
     "vertex.image": "europe-west4-docker.pkg.dev/flowers-test/pipelines/flowers-tfx:1",
-    "data.source": f"gs://{BUCKET}/data/*.tfrec",
+    # Spans, a two-span window, and the per-class gate: what a weekly schedule runs.
+    "data.source": f"gs://{BUCKET}/data/span-{{SPAN}}/*.tfrec",
+    "data.spans": 2,
+    "gate.max_class_accuracy_drop": 0.999,
     # Tiny and quick: the point is the orchestration, not the model.
     "model.name": "dense",
     "model.epochs": 1,
@@ -147,48 +154,110 @@ def pushed_versions(root: Path) -> list[Path]:
     return sorted(p for p in serving.iterdir() if p.name.isdigit()) if serving.is_dir() else []
 
 
+def recorded(root: Path, service: str) -> list[Path]:
+    return sorted((root / "requests").glob(f"*-{service}.json"))
+
+
+# The production spec of a weekly schedule: Dataflow for the Beam steps, the
+# Trainer as a Vertex AI Training job on a TPU, the Model Registry and an
+# endpoint; enough epochs that a rehearsal can be killed between two of them.
+PRODUCTION = {
+    **VERTEX,
+    "vertex.dataflow": True,
+    "vertex.training": True,
+    "vertex.accelerator": "tpu",
+    "vertex.tpu_image": "europe-west4-docker.pkg.dev/flowers-test/pipelines/flowers-tfx-tpu:1",
+    "vertex.upload_model": True,
+    "vertex.endpoint": "flowers",
+    "model.epochs": 40,
+}
+
+
+def rehearse_until_a_checkpoint(spec: Path, root: Path, checkpoints: Path, timeout: float = 300) -> None:
+    """``flowers-tfx rehearse`` in its own process, killed as soon as the
+    Trainer has checkpointed an epoch (as a preempted or cancelled run ends)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli.main", "rehearse", str(spec), "--root", str(root)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while not any(checkpoints.rglob("checkpoint")):
+            assert process.poll() is None, "the rehearsal ended before the Trainer checkpointed"
+            assert time.monotonic() < deadline, "no checkpoint within the time limit"
+            time.sleep(0.05)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_the_compiled_spec_rehearses_three_times(tmp_path, capsys):
+def test_the_production_spec_rehearses_a_schedule(tmp_path, capsys):
     from pipeline.config import load_config
     from pipeline.data.synth import write_synthetic_shards
     from pipeline.runners.kubeflow import compile_pipeline
 
-    spec = compile_pipeline(load_config(overrides=VERTEX, environ={}), tmp_path / "pipeline.json")
+    spec = compile_pipeline(load_config(overrides=PRODUCTION, environ={}), tmp_path / "pipeline.json")
     assert "gs://" in spec.read_text() and str(tmp_path) not in spec.read_text()
     root = tmp_path / "rehearsal"
     data = root / "gcs" / BUCKET / "data"
-    write_synthetic_shards(str(data), 120, 2, 1, 64)
+    write_synthetic_shards(str(data / "span-1"), 120, 2, 1, 64)
 
-    # 1. Everything runs; one version is pushed, with its manifest.
+    # 1. Everything runs; one version is pushed, with its manifest, and uploaded once.
     assert cli(["rehearse", str(spec), "--root", str(root)]) == 0
     out = capsys.readouterr().out
-    assert "ImportExampleGen: ran" in out and "Pusher: ran" in out
+    assert "ImportExampleGen: ran" in out and "Pusher: ran" in out and "ModelRegistryPusher: ran" in out
+    for task in ("ImportExampleGen", "StatisticsGen", "Transform", "Evaluator"):
+        assert f"{task}: ran" in out and "Dataflow options checked (project flowers-test, region europe-west4" in out
+    assert "Vertex AI Training CustomJob" in out and "cloud-tpu + 8 TPU_V3" in out
+    assert "Model Registry upload of gs://" in out and "with 100% of the traffic" in out
     [version] = pushed_versions(root)
     manifest = json.loads((version / "assets.extra" / "push.json").read_text())
     # The task saw its ExecutorInput with gs:// mapped to the root (see storage.py).
     model_uri = Storage(root).to_gcs(manifest["model_uri"])
     assert model_uri.startswith(f"gs://{BUCKET}/root/rehearsal/")
+    assert [span["span"] for span in manifest["data"]["spans"]] == [1]
+    assert len(recorded(root, "model-registry-upload")) == 1
 
-    # 2. Nothing changed: the cache answers, the blessed model is found, nothing is pushed.
+    # 2. Nothing changed: the cache answers, the blessed model is found, nothing
+    # is pushed, uploaded or deployed.
     assert cli(["rehearse", str(spec), "--root", str(root)]) == 0
     out = capsys.readouterr().out
     for task in ("ImportExampleGen", "StatisticsGen", "Transform", "Trainer"):
         assert f"{task}: cached" in out
     assert "latest_blessed_model_resolver-model-resolver: resolved in" in out and "(1 artifact(s))" in out
-    assert "already serving, not pushed again" in out
+    assert "already serving, not pushed again" in out and "requests to Vertex AI: none" in out
     assert pushed_versions(root) == [version]
     assert (version / "assets.extra" / "push.json").is_file()
+    assert len(recorded(root, "model-registry-upload")) == 1
 
-    # 3. New shards: a new fingerprint, so training runs again, against the blessed model.
-    write_synthetic_shards(str(root / "gcs" / BUCKET / "new"), 60, 1, 2, 64)
-    new_shard = next((root / "gcs" / BUCKET / "new").glob("*.tfrec"))
-    new_shard.rename(data / "flowers02-60.tfrec")
+    # 3. Span 2 arrives; the rehearsal is killed while the Trainer is between epochs.
+    write_synthetic_shards(str(data / "span-2"), 60, 1, 2, 64)
+    checkpoints = root / "gcs" / BUCKET / "root" / "Trainer" / "checkpoints"
+    rehearse_until_a_checkpoint(spec, root, checkpoints)
+
+    # 4. Run again: the data steps come from the cache, the Trainer resumes
+    # from its last checkpoint, and the candidate is compared with the blessed model.
     assert cli(["rehearse", str(spec), "--root", str(root)]) == 0
     out = capsys.readouterr().out
-    assert "ImportExampleGen: ran" in out and "Trainer: ran" in out and "Evaluator: ran" in out
+    assert "ImportExampleGen: cached" in out and "Trainer: ran" in out and "Evaluator: ran" in out
+    trainer_log = sorted((root / "runs").glob("*/Trainer.log"), key=lambda p: p.stat().st_mtime)[-1].read_text()
+    epochs = [int(n) for n in re.findall(r"Epoch (\d+)/40", trainer_log)]
+    assert epochs and epochs[0] > 1 and epochs[-1] == 40, epochs  # resumed, not started over
     evaluator_input = _executor_input_of(root, "Evaluator")
     assert evaluator_input["inputs"]["artifacts"]["baseline_model"]["artifacts"][0]["uri"] == model_uri
+    examples_uri = evaluator_input["inputs"]["artifacts"]["examples"]["artifacts"][0]["uri"]
+    lineage = json.loads((Storage(root).local_path(examples_uri) / "data_lineage.json").read_text())
+    assert [(span["span"], span["examples"]) for span in lineage["spans"]] == [(1, 120), (2, 60)]
+    assert lineage["splits"]["train"]["examples"] + lineage["splits"]["eval"]["examples"] == 180
 
 
 def _executor_input_of(root: Path, task: str) -> dict:
@@ -233,7 +302,7 @@ def test_training_requests_are_checked_against_aiplatform_types():
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_a_rehearsal_whose_trainer_fails_still_notifies_from_the_exit_handler(tmp_path, capsys):
+def test_a_rehearsal_that_fails_still_notifies_from_the_exit_handler(tmp_path, capsys):
     import http.server
     import threading
 
@@ -258,13 +327,82 @@ def test_a_rehearsal_whose_trainer_fails_still_notifies_from_the_exit_handler(tm
         settings = {**VERTEX, "model.batch_size": 4096, "notify.webhook": f"http://127.0.0.1:{server.server_port}/hook"}
         spec = compile_pipeline(load_config(overrides=settings, environ={}), tmp_path / "pipeline.json")
         root = tmp_path / "rehearsal"
-        write_synthetic_shards(str(root / "gcs" / BUCKET / "data"), 120, 2, 1, 64)
+        write_synthetic_shards(str(root / "gcs" / BUCKET / "data" / "span-1"), 120, 2, 1, 64)
         assert cli(["rehearse", str(spec), "--root", str(root)]) == 1
     finally:
         server.shutdown()
         server.server_close()
     out = capsys.readouterr().out
-    assert "error: task Trainer failed" in out and "RunNotifier: ran" in out
+    assert "error: task DriftGate failed" in out and "RunNotifier: ran" in out
     [body] = received
-    assert (body["state"], body["failed_component"]) == ("failed", "Trainer")
-    assert body["text"].startswith("flowers run flowers-") and "FAILED in Trainer" in body["text"]
+    assert (body["state"], body["failed_component"]) == ("failed", "DriftGate")
+    assert body["text"].startswith("flowers run flowers-") and "FAILED in DriftGate" in body["text"]
+
+
+# -------------------------------------------------------- Dataflow and the Model Registry stand-ins
+
+DATAFLOW_ARGS = [
+    "--runner=DataflowRunner", "--project=flowers-test", "--region=europe-west4",
+    "--temp_location=gs://flowers-rehearsal/root/tmp", "--machine_type=n1-standard-4", "--max_num_workers=4",
+    "--sdk_container_image=europe-west4-docker.pkg.dev/flowers-test/pipelines/flowers-tfx:1",
+    "--sdk_location=container", "--experiments=use_runner_v2",
+]
+
+
+def test_dataflow_options_are_checked_then_the_direct_runner_takes_over():
+    from pipeline.runners.rehearsal import dataflow
+
+    executor_args = ["--executor_class_path", "tfx.components.statistics_gen.executor.Executor",
+                     "--json_serialized_invocation_args", "{}"]
+    args, note = dataflow.localize(executor_args + DATAFLOW_ARGS)
+    assert args == executor_args + ["--runner=DirectRunner", DATAFLOW_ARGS[6]]
+    assert note.startswith("Dataflow options checked (project flowers-test, region europe-west4, up to 4 x n1-standard-4")
+    assert dataflow.localize(executor_args) == (executor_args, "")
+
+
+@pytest.mark.parametrize("change, refused", [
+    ("--project=Flowers Test", "Invalid Project ID"),
+    ("--temp_location=/tmp/dataflow", "temp_location"),
+    ("--max_num_workers=many", "invalid int value"),
+    ("--max_num_wrkers=4", "unknown option(s) --max_num_wrkers"),
+])
+def test_dataflow_options_that_dataflow_would_refuse_are_named(change, refused):
+    from pipeline.runners.rehearsal import dataflow
+    from pipeline.runners.rehearsal.stand_ins import RequestRefused
+
+    name = change.split("=")[0]
+    args = [arg for arg in DATAFLOW_ARGS if not arg.startswith(name + "=")] + [change]
+    with pytest.raises(RequestRefused, match=re.escape(refused)):
+        dataflow.check(args)
+
+
+def test_the_registry_stand_in_checks_uploads_keeps_versions_and_splits_traffic(tmp_path):
+    from google.api_core import exceptions as google_exceptions
+
+    from components import model_registry_pusher as pusher
+    from pipeline.runners.rehearsal.model_registry import RegistryRequestRefused, make_sdk
+
+    sdk = make_sdk(tmp_path)
+    for version in ("1", "2"):
+        folder = tmp_path / "gcs" / BUCKET / "serving" / version
+        folder.mkdir(parents=True)
+        (folder / "saved_model.pb").write_bytes(b"pb")
+    target = pusher.RegistryTarget("flowers-test", "europe-west4", "flowers", "image:1", endpoint="flowers",
+                                   traffic_percent=10)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pusher, "aiplatform", sdk)
+        with pytest.raises(RegistryRequestRefused, match="holds no saved_model.pb"):
+            pusher.upload_version(f"gs://{BUCKET}/serving/3", "3", target)
+        first = pusher.upload_version(f"gs://{BUCKET}/serving/1", "1", target)
+        assert first.versioned_resource_name == "projects/flowers-test/locations/europe-west4/models/flowers@1"
+        assert pusher.upload_version(f"gs://{BUCKET}/serving/1", "1", target).version_id == "1"  # found by alias
+        pusher.deploy(first, target)
+        second = pusher.upload_version(f"gs://{BUCKET}/serving/2", "2", target)
+        pusher.deploy(second, target)
+        with pytest.raises(google_exceptions.NotFound):
+            sdk.Model(model_name="flowers@serving-9", project="flowers-test", location="europe-west4")
+    state = json.loads((tmp_path / "registry.json").read_text())
+    assert [v["version_id"] for v in state["models"]["flowers"]["versions"]] == ["1", "2"]
+    [endpoint] = state["endpoints"]
+    assert [(d["version_id"], d["traffic"]) for d in endpoint["deployed"]] == [("1", 90), ("2", 10)]
+    assert len(list((tmp_path / "requests").glob("*-model-registry-upload.json"))) == 2

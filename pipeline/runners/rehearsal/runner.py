@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TextIO
 
 from pipeline.config import ConfigError
-from pipeline.runners.rehearsal import executor_input, launcher, stand_ins
+from pipeline.runners.rehearsal import dataflow, executor_input, launcher, stand_ins
+from pipeline.runners.rehearsal import summary as rehearsal_summary
 from pipeline.runners.rehearsal.records import Records
 from pipeline.runners.rehearsal.spec import Spec, Task, load_spec
 from pipeline.runners.rehearsal.storage import Storage
@@ -51,6 +52,8 @@ class Rehearsal:
     out: TextIO | None = None  # None: sys.stdout as it is when the rehearsal starts
     job_id: str = ""
     produced: dict[str, dict] = field(default_factory=dict)
+    # Each task's ExecutorInput "inputs" (artifacts and parameters), for the summary.
+    inputs: dict[str, dict] = field(default_factory=dict)
     results: list[TaskResult] = field(default_factory=list)
     # What exit handlers are given: the run's PipelineTaskFinalStatus, once the other tasks ended.
     final_status: dict | None = None
@@ -105,6 +108,7 @@ class Rehearsal:
             task, self.spec.pipeline_root, self.job_id, task_id, self.produced, self.records.next_name,
             self.final_status,
         )
+        self.inputs[task.name] = built["inputs"]
         container = task.container
         log_file = self.log_dir / f"{task.name}.log"
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -127,13 +131,15 @@ class Rehearsal:
         (self.log_dir / f"{task.name}.executor_input.json").write_text(json.dumps(built, indent=2), encoding="utf-8")
         local = self.storage.to_local(json.dumps(built))
         if not self.isolated:  # an isolated task installs them in its own process (task_main)
-            stand_ins.install(self.storage.root, log_file)  # a training job's log goes with its task's
-        launcher.run_command(container["command"], self._args(container.get("args", []), local), log_file,
-                             self.isolated, self.storage.root)
+            # (a training job's log goes with its task's)
+            stand_ins.install(self.storage.root, log_file, json.dumps(container))
+        # Dataflow's options are checked as the spec gives them (gs:// paths), then replaced.
+        container_args, note = dataflow.localize(container.get("args", []))
+        args = self._args(container_args, local)
+        launcher.run_command(container["command"], args, log_file, self.isolated, self.storage.root)
         outputs = self._read_output(built)
-        self.records.add_artifacts(task.name, outputs)
-        self.records.add_cache(key, task.name, outputs)
-        return TaskResult(task.name, "ran", time.monotonic() - started, outputs)
+        self.records.add_task(key, task.name, outputs)
+        return TaskResult(task.name, "ran", time.monotonic() - started, outputs, note)
 
     def _outputs_exist(self, outputs: dict) -> bool:
         return all(
@@ -221,6 +227,8 @@ class Rehearsal:
                     print(f"  pushed: {metadata.get('pushed_destination')}{again}", file=self.out)
                 else:
                     print("  pushed: nothing (not blessed)", file=self.out)
+        print("", file=self.out)
+        print(rehearsal_summary.summary_text(self.produced, self.inputs, self.results, self.storage), file=self.out)
 
 
 def rehearse(spec_path: str | Path, root: str | Path, isolated: bool = False, out: TextIO | None = None,

@@ -1,4 +1,5 @@
-"""Vertex AI services, answered here: the Training job service.
+"""Vertex AI services, answered here: the Training job service, the Model
+Registry and endpoints.
 
 The Trainer of a spec compiled with ``vertex.training = true`` asks Vertex AI
 Training for a CustomJob through the aiplatform job service client
@@ -10,7 +11,8 @@ under ``ROOT/requests/``, and runs the job's container command here, so the
 training code runs exactly as the job would start it. Every recorded request
 is printed at the end of the rehearsal.
 
-Model Registry and endpoint calls are not answered yet (see the report).
+Model Registry and endpoint calls are answered by ``model_registry.py``,
+which keeps the registry's state under the root between rehearsals.
 """
 
 from __future__ import annotations
@@ -98,8 +100,14 @@ class TrainingJobService:
         return self.jobs[name]
 
 
-def install(root: Path, log_file: Path) -> None:
-    """Puts the stand-ins in place of the Vertex AI clients, in this process."""
+# The module whose Vertex AI SDK the registry stand-in replaces; a task whose
+# command names it gets the stand-in (others need not import the SDK).
+REGISTRY_MODULE = "components.model_registry_pusher"
+
+
+def install(root: Path, log_file: Path, command_text: str = "") -> None:
+    """Puts the stand-ins in place of the Vertex AI clients, in this process.
+    ``command_text``: the task's container command and arguments."""
     import warnings
 
     with warnings.catch_warnings():  # the Google clients' notices about Python versions
@@ -107,6 +115,11 @@ def install(root: Path, log_file: Path) -> None:
         from tfx.extensions.google_cloud_ai_platform import training_clients
 
     training_clients.gapic = SimpleNamespace(JobServiceClient=TrainingJobService(root, log_file))
+    if REGISTRY_MODULE in command_text:  # the ModelRegistryPusher's SDK: the registry kept under the root
+        from components import model_registry_pusher
+        from pipeline.runners.rehearsal import model_registry
+
+        model_registry_pusher.aiplatform = model_registry.make_sdk(root)
     # The exit handler asks Vertex AI whether the run pushed: answered from the Pusher's recorded output.
     from components import run_notifier
 
@@ -138,7 +151,9 @@ def describe(path: Path) -> str:
         return (f"{path.name}: Vertex AI Training CustomJob in {request['parent']}: {', '.join(pools)}, "
                 f"image {spec['worker_pool_specs'][0]['container_spec']['image_uri']}, "
                 f"service account {spec.get('service_account') or 'the default'}")
-    return f"{path.name}: {', '.join(sorted(request))}"
+    from pipeline.runners.rehearsal import model_registry
+
+    return model_registry.describe(path, request) or f"{path.name}: {', '.join(sorted(request))}"
 
 
 def recorded(root: Path) -> list[Path]:

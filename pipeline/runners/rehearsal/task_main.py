@@ -16,7 +16,7 @@ from pipeline.runners.rehearsal import stand_ins
 
 def main(argv: list[str]) -> None:
     root, log_file, module, *args = argv
-    stand_ins.install(Path(root), Path(log_file))
+    stand_ins.install(Path(root), Path(log_file), " ".join([module, *args]))
     sys.argv = [module, *args]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 
