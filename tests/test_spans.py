@@ -155,3 +155,14 @@ def test_a_weekly_schedule_takes_each_new_span_and_nothing_twice(tmp_path, small
         data_of_model = manifest_data(work / "serving", Path(result.summary.pushed_path).name)
         assert [span["span"] for span in data_of_model["spans"]] == [1, 2]
         assert data_of_model["splits"]["train"]["examples"] == splits["train"]["examples"]
+
+
+def test_models_list_says_which_spans_and_classes_a_version_learned_from(tmp_path):
+    from pipeline.serving.served_models import ServedModel, format_served_models
+
+    data = {"spans": [{"span": 3, "examples": 40, "classes": [8] * 5}],
+            "splits": {"train": {"examples": 32, "classes": [7, 7, 6, 6, 6]}, "eval": {"examples": 8, "classes": [1, 1, 2, 2, 2]}}}
+    text = format_served_models([ServedModel(version=7, path=str(tmp_path / "7"), data=data)], tmp_path)
+    assert "  spans     3 (40 examples)" in text
+    assert "  train     32: daisy 7, dandelion 7, roses 6, sunflowers 6, tulips 6" in text
+    assert "  eval      8: daisy 1" in text
