@@ -219,6 +219,10 @@ def test_the_production_spec_rehearses_a_schedule(tmp_path, capsys):
         assert f"{task}: ran" in out and "Dataflow options checked (project flowers-test, region europe-west4" in out
     assert "Vertex AI Training CustomJob" in out and "cloud-tpu + 8 TPU_V3" in out
     assert "Model Registry upload of gs://" in out and "with 100% of the traffic" in out
+    # It ends with the summary `flowers-tfx run` prints, read from the tasks' artifacts.
+    summary = out[out.index("Rehearsal finished"):]
+    assert "Examples" in summary and "span 1" in summary and "Records screened: 120" in summary
+    assert "Evaluation on" in summary and "BLESSED: accuracy" in summary and "Pushed to" in summary
     [version] = pushed_versions(root)
     manifest = json.loads((version / "assets.extra" / "push.json").read_text())
     # The task saw its ExecutorInput with gs:// mapped to the root (see storage.py).
