@@ -144,9 +144,9 @@ class RunConfig:
     serving_dir: str = ""
     enable_cache: bool = True
     # Extra Apache Beam pipeline arguments for every Beam step. None: Beam's
-    # DirectRunner with its defaults (in memory, one worker). Any argument makes
-    # TFX build an sdist of itself for remote workers in every Beam step (about
-    # 3 s each), which the DirectRunner does not use.
+    # DirectRunner with its defaults (in memory, one worker). With the
+    # DirectRunner, an empty requirements file is added so that TFX does not
+    # package itself for workers that never install it (pipeline/direct_runner.py).
     beam_args: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -173,6 +173,9 @@ class VertexConfig:
     # Train on Vertex AI Training (with accelerators) instead of in the pipeline's container.
     training: bool = False
     training_machine_type: str = "n1-standard-8"
+    # Machines the Trainer runs on together (MultiWorkerMirroredStrategy):
+    # one chief, and the others in a second worker pool of the same machine.
+    training_replicas: int = 1
     accelerator: Literal["none", "gpu", "tpu"] = "none"
     gpu_type: str = "NVIDIA_TESLA_T4"
     gpu_count: int = 1
@@ -266,6 +269,7 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "model.cache_mb": (0, None),
     "vertex.dataflow_max_workers": (1, None),
     "vertex.gpu_count": (1, 16),
+    "vertex.training_replicas": (1, 64),
     "vertex.canary_percent": (1, 100),
     "gate.min_accuracy": (0.0, 1.0),
     "gate.max_accuracy_drop": (0.0, 1.0),

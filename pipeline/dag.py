@@ -42,7 +42,7 @@ from components.trainer import signatures
 from components.anomalies_gate import AnomaliesGate
 from components.drift_gate import DriftGate
 from components.screened_example_gen import ScreenedImportExampleGen
-from pipeline import vertex_specs
+from pipeline import direct_runner, vertex_specs
 from pipeline.config import Config, with_recipe
 
 PREPROCESSING_FN = "components.preprocessing.preprocessing_fn"
@@ -205,7 +205,7 @@ def default_beam_args(config: Config, platform: Platform) -> list[str]:
     if platform == "vertex" and config.vertex.dataflow:
         extra = [arg for arg in config.run.beam_args if not arg.startswith("--direct_")]
         return vertex_specs.dataflow_beam_args(config.vertex) + extra
-    return list(config.run.beam_args)
+    return direct_runner.local_beam_args(config.run.beam_args)
 
 
 def create_pipeline(

@@ -5,7 +5,7 @@ Plain data only (no TFX imports), so each piece can be read and tested alone:
 - :func:`validate`: the configuration can run on Vertex AI, or a
   :class:`~pipeline.config.ConfigError` naming the key that is wrong;
 - :func:`training_job`: the Vertex AI CustomJob the Trainer starts (machine,
-  GPU or TPU, container image);
+  GPU or TPU, container image, how many machines);
 - :func:`dataflow_beam_args`: Apache Beam options that put the Beam steps on
   Dataflow, in the pipeline's own image;
 - :func:`model_registry_target`: where the promotion step uploads and deploys.
@@ -100,6 +100,16 @@ def validate(config: Config) -> None:
             "vertex.tpu_image is required when vertex.accelerator = tpu: an image with "
             "TensorFlow for TPU VMs (see Dockerfile.tpu and the README)"
         )
+    if vertex.training_replicas > 1 and not vertex.training:
+        raise ConfigError(
+            f"vertex.training_replicas = {vertex.training_replicas} needs vertex.training = true: "
+            "several machines train together on Vertex AI Training only"
+        )
+    if vertex.training_replicas > 1 and vertex.accelerator == "tpu":
+        raise ConfigError(
+            "vertex.training_replicas must be 1 with vertex.accelerator = tpu: a TPU VM's 8 cores "
+            "train under TPUStrategy on one host; use GPUs or CPUs for several machines"
+        )
     if vertex.endpoint and not vertex.upload_model:
         raise ConfigError(
             "vertex.endpoint is set but vertex.upload_model is false; set "
@@ -117,9 +127,13 @@ def serving_dir(config: Config) -> str:
 
 
 def worker_pool_specs(vertex: VertexConfig) -> list[dict]:
-    """One training machine: CPU only, with GPUs, or a TPU VM with 8 cores.
+    """The training machines: CPU only, with GPUs, or a TPU VM with 8 cores.
 
-    A TPU needs TensorFlow built for TPU VMs, hence its own image.
+    A TPU needs TensorFlow built for TPU VMs, hence its own image. With
+    ``training_replicas`` = N > 1, pool 0 holds the chief (Vertex AI's
+    primary replica, exactly one) and pool 1 the N - 1 other workers, on the
+    same machine in the same image: MultiWorkerMirroredStrategy trains the
+    same model on each (``components/trainer/cluster.py`` reads the cluster).
     """
     if vertex.accelerator == "tpu":
         machine = {
@@ -138,8 +152,15 @@ def worker_pool_specs(vertex: VertexConfig) -> list[dict]:
     else:
         machine = {"machine_type": vertex.training_machine_type}
         image = vertex.image
-    # TFX sets the container's command (its run_executor) itself.
-    return [{"machine_spec": machine, "replica_count": 1, "container_spec": {"image_uri": image}}]
+    # TFX sets the containers' command (its run_executor) itself, in every pool.
+    pools = [{"machine_spec": machine, "replica_count": 1, "container_spec": {"image_uri": image}}]
+    if vertex.training_replicas > 1:
+        pools.append({
+            "machine_spec": dict(machine),
+            "replica_count": vertex.training_replicas - 1,
+            "container_spec": {"image_uri": image},
+        })
+    return pools
 
 
 def training_job(vertex: VertexConfig) -> dict:

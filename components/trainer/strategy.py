@@ -1,9 +1,12 @@
 """Which tf.distribute strategy the Trainer runs under, and its precision.
 
 ``auto`` picks a TPU when one resolves (``TPU_NAME``, or the local TPU of a
-Vertex AI / Cloud TPU VM), all GPUs when there are several, and the default
-strategy (one device: a GPU or the CPU) otherwise. Configuration can force a
-choice. The same model code then runs unchanged on all of them.
+Vertex AI / Cloud TPU VM), every worker of a multi-machine job when the job
+describes a cluster (``TF_CONFIG`` or Vertex AI's ``CLUSTER_SPEC``, see
+``cluster.py``; all the GPUs of each machine take part), all GPUs when there
+are several, and the default strategy (one device: a GPU or the CPU)
+otherwise. Configuration can force a choice. The same model code then runs
+unchanged on all of them.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from typing import Callable, Optional
 import tensorflow as tf
 import tf_keras as keras
 
+from components.trainer import cluster as clusters
 from components.trainer.choices import STRATEGIES, check
-
 
 
 def _resolve_tpu() -> Optional[tf.distribute.cluster_resolver.TPUClusterResolver]:
@@ -36,9 +39,11 @@ def choose_strategy(
     preference: str = "auto",
     resolve_tpu: Callable[[], object] = _resolve_tpu,
     gpu_count: Callable[[], int] = lambda: len(tf.config.list_logical_devices("GPU")),
+    find_cluster: Callable[[], Optional[clusters.Cluster]] = clusters.from_environment,
 ) -> tf.distribute.Strategy:
-    """The strategy for ``preference``; ``resolve_tpu`` and ``gpu_count`` are
-    parameters so that tests can pretend a TPU or GPUs are there."""
+    """The strategy for ``preference``; ``resolve_tpu``, ``gpu_count`` and
+    ``find_cluster`` are parameters so that tests can pretend a TPU, GPUs or
+    other machines are there."""
     check("strategy", preference, STRATEGIES)
     chosen = None
     if preference in ("auto", "tpu"):
@@ -49,6 +54,16 @@ def choose_strategy(
             chosen = tf.distribute.TPUStrategy(resolver)
         elif preference == "tpu":
             raise RuntimeError("model.strategy is 'tpu' but no TPU resolved (set TPU_NAME, or run on a TPU VM)")
+    job = find_cluster() if chosen is None else None
+    if job is not None and preference == "auto":
+        # Every worker's variables stay in sync by all-reduce over gRPC.
+        chosen = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=job.resolver())
+        logging.info("Worker %s %d of a cluster of %d machines", job.task_type, job.task_index, job.workers)
+    elif job is not None:
+        logging.warning(
+            "model.strategy is %r in a job of %d machines: each trains alone and only the chief's model is kept",
+            preference, job.workers,
+        )
     if chosen is None and (preference == "mirrored" or (preference == "auto" and gpu_count() > 1)):
         chosen = tf.distribute.MirroredStrategy()
     if chosen is None:

@@ -1,0 +1,94 @@
+"""Beam steps in worker processes: ``run.beam_args`` with the DirectRunner's
+``multi_processing`` mode, where each step's functions are pickled and
+shipped to SDK worker processes (``python -m apache_beam.runners.worker.sdk_worker_main``).
+
+The options given to TFX must not make it package itself at every Beam step
+(the DirectRunner's workers are this interpreter and never install it), and
+a whole run in that mode must push a model and leave no worker behind.
+"""
+
+import uuid
+
+import psutil
+import pytest
+
+from pipeline import direct_runner
+
+WORKER_MODE = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+# Set in the run's environment, so its worker processes (which inherit it) can be told from any other.
+RUN_MARKER = "FLOWERS_TEST_BEAM_RUN"
+
+
+def test_direct_runner_options_name_an_empty_requirements_file():
+    assert direct_runner.local_beam_args(WORKER_MODE) == WORKER_MODE + [direct_runner.NOTHING_TO_INSTALL]
+    assert direct_runner.local_beam_args(["--runner=DirectRunner", "--direct_num_workers=2"])[-1] == (
+        direct_runner.NOTHING_TO_INSTALL
+    )
+    # No options: TFX packages nothing either, and the DirectRunner keeps its in-memory defaults.
+    assert direct_runner.local_beam_args([]) == []
+
+
+@pytest.mark.parametrize("args", [
+    ["--runner=FlinkRunner", "--flink_master=localhost:8081"],
+    ["--runner", "DataflowRunner", "--project=p"],
+    WORKER_MODE + ["--setup_file=./setup.py"],
+    WORKER_MODE + ["--sdk_container_image", "gcr.io/p/image:1"],
+])
+def test_other_runners_and_given_dependencies_are_left_alone(args):
+    assert direct_runner.local_beam_args(args) == args
+
+
+def test_tfx_builds_no_package_for_direct_runner_workers(monkeypatch):
+    from tfx.utils import dependency_utils
+
+    built = []
+    monkeypatch.setattr(dependency_utils, "build_ephemeral_package", lambda: built.append(1) or "/tmp/tfx.tar.gz")
+    assert dependency_utils.make_beam_dependency_flags(direct_runner.local_beam_args(WORKER_MODE)) == (
+        WORKER_MODE + [direct_runner.NOTHING_TO_INSTALL]
+    )
+    assert built == []
+    # What the same options did before: an sdist of TFX for every Beam step.
+    assert dependency_utils.make_beam_dependency_flags(WORKER_MODE)[-1] == "--extra_package=/tmp/tfx.tar.gz"
+    assert built == [1]
+
+
+def test_the_dag_passes_the_local_options_to_every_beam_step(small_run, tmp_path):
+    from pipeline import dag
+
+    config = small_run.config("unused/*.tfrec", tmp_path, **{"run.beam_args": " ".join(WORKER_MODE)})
+    assert dag.default_beam_args(config, "local") == WORKER_MODE + [direct_runner.NOTHING_TO_INSTALL]
+
+
+def worker_processes(marker: str) -> list[psutil.Process]:
+    """Beam SDK worker processes started by the run marked ``marker``."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if "apache_beam.runners.worker.sdk_worker_main" in " ".join(process.info["cmdline"] or []):
+                if process.environ().get(RUN_MARKER) == marker:
+                    found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+@pytest.mark.e2e
+@pytest.mark.slow  # the whole pipeline, each Beam step in two worker processes
+def test_pipeline_in_beam_worker_processes_pushes_and_leaves_no_worker_e2e(small_run, small_shards, tmp_path, monkeypatch):
+    marker = uuid.uuid4().hex
+    monkeypatch.setenv(RUN_MARKER, marker)
+    work = tmp_path / "work"
+    result, out = small_run.run(f"{small_shards}/*.tfrec", work, **{"run.beam_args": " ".join(WORKER_MODE)})
+    assert result.succeeded, out
+    pushed = [p for p in (work / "serving").iterdir() if p.is_dir()]
+    assert len(pushed) == 1 and (pushed[0] / "saved_model.pb").exists(), out
+    log = next(work.glob("runs/*/pipeline.log")).read_text(errors="replace")
+    # The Beam steps ran in SDK worker processes (their log lines are relayed as "Worker: ...") ...
+    assert "Python sdk harness exiting" in log
+    # ... and TFX packaged nothing for them.
+    assert "Attempting to infer TFX Python dependency" not in log
+    assert "--extra_package" not in log
+    leftover = worker_processes(marker)
+    for process in leftover:
+        process.kill()
+    assert leftover == [], f"worker processes still running after the run: {[p.pid for p in leftover]}"
