@@ -124,6 +124,7 @@ def test_a_restarted_trainer_resumes_from_its_last_epoch(data, monkeypatch, capl
     monkeypatch.setattr(trainer.EpochLogger, "on_epoch_end", original)
 
     caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="absl")  # the Trainer logs through absl
     caplog.clear()  # the killed run's epochs
     retry = fn_args(data, 3, seed=7)  # a new execution, as TFX makes for a re-run
     trainer.run_fn(retry)

@@ -146,7 +146,12 @@ def mobilenetv2(
     image_size: int, num_classes: int, dropout: float = 0.2, weights: str = "imagenet", pixel_stats=None
 ) -> keras.Model:
     """Transfer learning: a frozen ImageNet MobileNetV2 and a new softmax head.
-    The Trainer may unfreeze the base for a second, fine-tuning phase."""
+    The Trainer may unfreeze the base for a second, fine-tuning phase.
+
+    The head starts with the global pooling: while the base is frozen the
+    Trainer computes the pooled features once and trains the head on them
+    (``frozen_features.py``), which is exact only for a head that sees
+    nothing but the pooled features."""
     base = pretrained_base(keras.applications.MobileNetV2, image_size, weights, "MobileNetV2")
     base.trainable = False
     inputs = keras.Input(shape=(image_size, image_size, 3))

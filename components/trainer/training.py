@@ -26,7 +26,8 @@ from absl import logging
 
 from components import data_lineage, data_profile
 from components.trainer.outputs import EPOCH_LOG_FORMAT, HISTORY_FILE
-from components.trainer import choices, input_pipeline, learning_rate, models, signatures, strategy
+from components.trainer import cluster as clusters
+from components.trainer import choices, frozen_features, input_pipeline, learning_rate, models, signatures, strategy
 
 # Real eval photos written as TF Serving warmup requests into the export.
 WARMUP_REQUESTS = 3
@@ -127,6 +128,7 @@ def run_fn(fn_args) -> None:
 
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     distribution = strategy.choose_strategy(settings["strategy"])
+    job = clusters.from_environment()  # None on one machine
     strategy.set_precision(settings["mixed_precision"], distribution)
     replicas = distribution.num_replicas_in_sync
     global_batch = int(settings["batch_size"]) * replicas
@@ -156,6 +158,9 @@ def run_fn(fn_args) -> None:
         eval_files, tf_transform_output, global_batch, training=False, examples=eval_count,
         cache_budget_bytes=cache_bytes,
     )
+    if job is not None:  # each worker reads its share
+        train_dataset = clusters.sharded(train_dataset, len(train_files), job.workers, evaluation=False)
+        eval_dataset = clusters.sharded(eval_dataset, len(eval_files), job.workers, evaluation=True)
     # No validation_steps: the evaluation data is finite and read to its end
     # each epoch, which lets its in-memory cache complete (see make_dataset).
     fit = dict(x=train_dataset, steps_per_epoch=steps_per_epoch, validation_data=eval_dataset, verbose=0)
@@ -167,7 +172,9 @@ def run_fn(fn_args) -> None:
         settings["lr_schedule"], settings["learning_rate"] * replicas, epochs,
         decay=settings["lr_decay"], warmup_epochs=settings["warmup_epochs"], minimum=settings["lr_min"],
     )
-    backup = backup_dir(fn_args, settings)
+    backup = backup_dir(fn_args, settings)  # shared by the workers of a job, as BackupAndRestore wants
+    # In a multi-worker job only the chief writes the outputs (see cluster.py).
+    chief_args, fn_args = fn_args, clusters.outputs_of_this_worker(fn_args, job)
     with distribution.scope():
         model = models.build_model(
             settings["name"], int(settings["image_size"]), len(labels),
@@ -186,10 +193,16 @@ def run_fn(fn_args) -> None:
         history = json.loads(tf.io.gfile.GFile(first_phase + ".json").read())
         logging.info("First training phase restored from %s", first_phase)
     else:
-        history = model.fit(
-            epochs=epochs, callbacks=callbacks(settings, schedule, epochs, backup + "/train", fn_args.model_run_dir),
-            **fit,
-        ).history
+        # A frozen pretrained base runs once: its head trains on cached features.
+        history = frozen_features.fit_frozen_phase(model, frozen_features.FrozenPhase(
+            fit=fit, epochs=epochs,
+            callbacks=lambda folder: callbacks(settings, schedule, epochs, f"{backup}/{folder}", fn_args.model_run_dir),
+            compile=lambda head: compile_model(head, settings, schedule(0), len(labels)),
+            distribution=distribution, train_files=train_files, eval_files=eval_files,
+            tf_transform_output=tf_transform_output, batch_size=global_batch, train_count=train_count,
+            eval_count=eval_count, augment=bool(settings["augment"]), seed=int(settings["seed"]),
+            budget_bytes=cache_bytes,
+        ))
         if fine_tune:
             model.save_weights(first_phase)
             with tf.io.gfile.GFile(first_phase + ".json", "w") as f:
@@ -210,13 +223,15 @@ def run_fn(fn_args) -> None:
         history = {key: history.get(key, []) + fine_tuned.get(key, []) for key in fine_tuned}
 
     write_history(fn_args.model_run_dir, history, settings, train_count, eval_count)
-    if tf.io.gfile.exists(backup):
+    clusters.wait_for_every_worker(distribution, job)  # their last checkpoints are written
+    if fn_args is chief_args and tf.io.gfile.exists(backup):
         tf.io.gfile.rmtree(backup)
     signatures.export_serving_model(
         model, tf_transform_output, labels, fn_args.serving_model_dir,
         warmup_images=input_pipeline.first_images(eval_files, WARMUP_REQUESTS),
     )
     write_data_record(fn_args, train_files, len(labels))
+    clusters.finish_worker(chief_args, fn_args)
 
 
 def write_data_record(fn_args, train_files: list[str], num_classes: int) -> None:

@@ -1,0 +1,259 @@
+"""The frozen base run once: a head trained on cached features is the head
+the full network would have trained, and run_fn still exports the whole
+network and resumes where it was killed."""
+
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+import tf_keras as keras
+from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+
+import schema
+from components import preprocessing
+from components.trainer import frozen_features, input_pipeline, models, recipes, training as trainer
+from pipeline.config import Config
+from pipeline.data.synth import synthetic_jpeg
+
+SIZE = 32
+# Real ImageNet weights on development machines only (see conftest.SHARED_DATA_DIR).
+MOBILENET_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights" / "mobilenet_v2_1.0_224_no_top.h5"
+RAW_SPEC = {"image": tf.io.FixedLenFeature([1], tf.string), "class": tf.io.FixedLenFeature([1], tf.int64)}
+
+
+def write_examples(path, count, seed):
+    with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
+        for index in range(count):
+            example = tf.train.Example()
+            example.features.feature["image"].bytes_list.value.append(synthetic_jpeg(seed, index, index % 5, 48))
+            example.features.feature["class"].int64_list.value.append(index % 5)
+            writer.write(example.SerializeToString())
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """16 training and 8 evaluation records, and their transform graph."""
+    root = tmp_path_factory.mktemp("frozen_features")
+    (root / "train").mkdir()
+    (root / "eval").mkdir()
+    write_examples(root / "train" / "data.gz", 16, seed=1)
+    write_examples(root / "eval" / "data.gz", 8, seed=2)
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
+    instances = [
+        {key: value.numpy() for key, value in tf.io.parse_single_example(record, RAW_SPEC).items()}
+        for record in tf.data.TFRecordDataset(str(root / "train" / "data.gz"), compression_type="GZIP")
+    ]
+    with tft_beam.Context(temp_dir=str(root / "tmp"), force_tf_compat_v1=False):
+        transform_fn = (instances, metadata) | tft_beam.AnalyzeDataset(
+            lambda inputs: preprocessing.preprocessing_fn(inputs, {"image_size": SIZE})
+        )
+        _ = transform_fn | tft_beam.WriteTransformFn(str(root / "transform"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def transform_output(data):
+    return tft.TFTransformOutput(str(data / "transform"))
+
+
+def train_files(data):
+    return input_pipeline.list_files([str(data / "train" / "*")])
+
+
+def mobilenetv2(weights="none", seed=3, dropout=0.0):
+    keras.utils.set_random_seed(seed)
+    return models.build_model("mobilenetv2", SIZE, 5, dropout=dropout, weights=weights)
+
+
+def compile_for_test(model):
+    settings = recipes.resolve({**Config().model.__dict__, "name": "mobilenetv2"})
+    trainer.compile_model(model, settings, 0.01, 5)
+
+
+# --------------------------------------------------------------------- the split
+
+
+def test_only_a_frozen_base_followed_by_global_pooling_is_split():
+    split = frozen_features.split_frozen_base(mobilenetv2())
+    assert split is not None and split.feature_size == 1280
+    assert [type(layer) for layer in split.head.layers[1:]] == [keras.layers.Dropout, keras.layers.Dense]
+    unfrozen = mobilenetv2()
+    unfrozen.get_layer(models.PRETRAINED_BASE).trainable = True  # the fine-tuning phase
+    assert frozen_features.split_frozen_base(unfrozen) is None
+    assert frozen_features.split_frozen_base(models.build_model("convnet", SIZE, 5)) is None
+
+
+@pytest.mark.slow  # builds an Xception
+def test_xception_is_fully_trainable_so_not_split():
+    assert frozen_features.split_frozen_base(models.build_model("xception", 71, 5, weights="none")) is None
+
+
+def test_the_head_is_made_of_the_models_own_layers():
+    model = mobilenetv2()
+    split = frozen_features.split_frozen_base(model)
+    assert split.head.get_layer("probabilities") is model.get_layer("probabilities")
+    # A second split of the same model (a restarted phase) still works.
+    assert frozen_features.split_frozen_base(model) is not None
+
+
+# --------------------------------------------------------------------- the features
+
+
+@pytest.mark.slow  # runs MobileNetV2 on images (about 30 s)
+def test_features_come_once_per_record_with_their_labels_and_flips(data, transform_output):
+    model = mobilenetv2()
+    split = frozen_features.split_frozen_base(model)
+    batches = frozen_features.transformed_batches(train_files(data), transform_output, 5)  # 5, 5, 5, 1
+    cached = frozen_features.compute_features(split, batches, with_flipped=True)
+    images = np.concatenate([images for images, _ in batches])
+    labels = np.concatenate([labels for _, labels in batches]).reshape(-1, 1)
+    assert cached.plain.shape == cached.flipped.shape == (16, 1280)
+    np.testing.assert_array_equal(cached.labels, labels)
+    np.testing.assert_allclose(cached.plain, split.extractor.predict(images, verbose=0), rtol=1e-5, atol=1e-6)
+    flipped = split.extractor.predict(images[:, :, ::-1, :], verbose=0)
+    np.testing.assert_allclose(cached.flipped, flipped, rtol=1e-5, atol=1e-6)
+    # The head on pooled features is the full network.
+    np.testing.assert_allclose(
+        split.head.predict(cached.plain, verbose=0), model.predict(images, verbose=0), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_each_epoch_holds_every_example_once_plain_or_flipped():
+    plain = np.arange(8, dtype=np.float32).reshape(8, 1)
+    cached = frozen_features.CachedFeatures(plain=plain, flipped=-plain - 100, labels=np.arange(8).reshape(8, 1))
+    batches = iter(frozen_features.training_dataset(cached, batch_size=4, seed=1))
+    seen = []
+    for _ in range(10):  # 10 epochs of 2 batches
+        epoch = [next(batches) for _ in range(2)]
+        values = np.concatenate([features.numpy() for features, _ in epoch]).reshape(-1)
+        labels = np.concatenate([labels.numpy() for _, labels in epoch]).reshape(-1)
+        restored = np.where(values < 0, -values - 100, values)
+        assert sorted(restored) == list(range(8))
+        np.testing.assert_array_equal(restored, labels)  # labels stay with their features
+        seen.extend(values < 0)
+    assert 0.3 < np.mean(seen) < 0.7  # about half are flipped
+
+
+# --------------------------------------------------------------------- training
+
+
+def real_or_random_weights():
+    real = pytest.param(
+        str(MOBILENET_WEIGHTS), id="imagenet-weights",
+        marks=pytest.mark.skipif(
+            not MOBILENET_WEIGHTS.is_file(),
+            reason=f"real MobileNetV2 weights not available: {MOBILENET_WEIGHTS} does not exist",
+        ),
+    )
+    return [pytest.param("none", id="random-weights"), real]
+
+
+@pytest.mark.slow  # trains MobileNetV2 twice (about 30 s)
+@pytest.mark.parametrize("weights", real_or_random_weights())
+def test_the_head_trained_on_cached_features_is_the_one_the_full_frozen_network_trains(
+    data, transform_output, weights
+):
+    batches = frozen_features.transformed_batches(train_files(data), transform_output, 16)
+    images, labels = next(iter(batches))
+    images, labels = images.numpy(), labels.numpy()
+
+    full = mobilenetv2(weights)
+    compile_for_test(full)
+    full.fit(images, labels, batch_size=4, epochs=3, shuffle=False, verbose=0)
+
+    cached_model = mobilenetv2(weights)  # the same initial weights (same seed)
+    split = frozen_features.split_frozen_base(cached_model)
+    compile_for_test(split.head)
+    cached = frozen_features.compute_features(split, batches)
+    split.head.fit(cached.plain, cached.labels, batch_size=4, epochs=3, shuffle=False, verbose=0)
+
+    trained = full.predict(images, verbose=0)
+    np.testing.assert_allclose(cached_model.predict(images, verbose=0), trained, rtol=1e-4, atol=1e-6)
+    # ...and training did change the predictions, in the full model itself.
+    untrained = mobilenetv2(weights).predict(images, verbose=0)
+    assert np.max(np.abs(untrained - trained)) > 1e-3
+
+
+# --------------------------------------------------------------------- run_fn
+
+
+def fn_args(data, execution: int, **settings):
+    model = {
+        **Config().model.__dict__, "name": "mobilenetv2", "weights": "none", "image_size": SIZE,
+        "batch_size": 4, "epochs": 2, "fine_tune_epochs": 2, **settings,
+    }
+    return SimpleNamespace(
+        train_files=[str(data / "train" / "*")],
+        eval_files=[str(data / "eval" / "*")],
+        transform_output=str(data / "transform"),
+        model_run_dir=str(data / "Trainer" / "model_run" / str(execution)),
+        serving_model_dir=str(data / "Trainer" / "model" / str(execution) / "Format-Serving"),
+        custom_config={"model": recipes.resolve(model), "labels": list(schema.LABELS)},
+    )
+
+
+def log_info(caplog) -> None:
+    """INFO lines of the Trainer, which logs with absl (whose level is its own
+    once a library has parsed absl's flags), and of Python's root logger."""
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="absl")
+
+
+def epoch_lines(caplog) -> list[str]:
+    return [r.getMessage().split(":")[0] for r in caplog.records if r.msg == trainer.EPOCH_LOG_FORMAT]
+
+
+@pytest.mark.slow  # trains a model
+def test_run_fn_trains_the_head_on_cached_features_and_exports_the_full_network(data, caplog):
+    log_info(caplog)
+    args = fn_args(data, 1)
+    trainer.run_fn(args)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("Frozen base run once: features of 16 training images and their flips") for m in messages)
+    assert epoch_lines(caplog) == ["Epoch 1/2", "Epoch 2/2", "Epoch 3/4", "Epoch 4/4"]
+
+    served = tf.saved_model.load(args.serving_model_dir).signatures["serving_default"]
+    jpegs = [synthetic_jpeg(5, i, i % 5, 60) for i in range(3)]
+    outputs = served(image_bytes=tf.constant(jpegs))
+    assert outputs["probabilities"].shape == (3, 5)
+    np.testing.assert_allclose(np.sum(outputs["probabilities"], axis=1), 1.0, rtol=1e-5)
+    assert set(outputs["class_name"].numpy()) <= {label.encode() for label in schema.LABELS}
+
+
+@pytest.mark.slow  # trains a model three times
+def test_a_trainer_killed_in_either_phase_resumes_where_it_was(data, monkeypatch, caplog):
+    original = trainer.EpochLogger.on_epoch_end
+
+    def killed_after(kill_epoch):
+        def on_epoch_end(self, epoch, logs=None):
+            original(self, epoch, logs)
+            if epoch == kill_epoch:
+                raise KeyboardInterrupt("killed")
+
+        return on_epoch_end
+
+    log_info(caplog)
+    # Killed after the head's second of three epochs: the head resumes from its checkpoint.
+    monkeypatch.setattr(trainer.EpochLogger, "on_epoch_end", killed_after(1))
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run_fn(fn_args(data, 2, epochs=3, seed=7))
+    # Killed after the first fine-tuning epoch: the first phase is restored, not retrained.
+    caplog.clear()
+    monkeypatch.setattr(trainer.EpochLogger, "on_epoch_end", killed_after(3))
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run_fn(fn_args(data, 3, epochs=3, seed=7))
+    assert epoch_lines(caplog) == ["Epoch 3/3", "Epoch 4/5"]
+
+    caplog.clear()
+    monkeypatch.setattr(trainer.EpochLogger, "on_epoch_end", original)
+    retry = fn_args(data, 4, epochs=3, seed=7)
+    trainer.run_fn(retry)
+    assert "First training phase restored" in caplog.text
+    assert epoch_lines(caplog) == ["Epoch 5/5"]
+    assert tf.io.gfile.exists(retry.serving_model_dir)
+    assert not tf.io.gfile.exists(trainer.backup_dir(retry, retry.custom_config["model"]))
