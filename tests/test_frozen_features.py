@@ -4,56 +4,27 @@ network and resumes where it was killed."""
 
 import logging
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
-import tensorflow_transform.beam as tft_beam
 import tf_keras as keras
-from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 import schema
-from components import preprocessing
 from components.trainer import frozen_features, input_pipeline, models, recipes, training as trainer
 from pipeline.config import Config
 from pipeline.data.synth import synthetic_jpeg
+from trainer_inputs import SIZE, fn_args as trainer_fn_args, make_trainer_data
 
-SIZE = 32
 # Real ImageNet weights on development machines only (see conftest.SHARED_DATA_DIR).
 MOBILENET_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights" / "mobilenet_v2_1.0_224_no_top.h5"
-RAW_SPEC = {"image": tf.io.FixedLenFeature([1], tf.string), "class": tf.io.FixedLenFeature([1], tf.int64)}
-
-
-def write_examples(path, count, seed):
-    with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
-        for index in range(count):
-            example = tf.train.Example()
-            example.features.feature["image"].bytes_list.value.append(synthetic_jpeg(seed, index, index % 5, 48))
-            example.features.feature["class"].int64_list.value.append(index % 5)
-            writer.write(example.SerializeToString())
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """16 training and 8 evaluation records, and their transform graph."""
-    root = tmp_path_factory.mktemp("frozen_features")
-    (root / "train").mkdir()
-    (root / "eval").mkdir()
-    write_examples(root / "train" / "data.gz", 16, seed=1)
-    write_examples(root / "eval" / "data.gz", 8, seed=2)
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
-    instances = [
-        {key: value.numpy() for key, value in tf.io.parse_single_example(record, RAW_SPEC).items()}
-        for record in tf.data.TFRecordDataset(str(root / "train" / "data.gz"), compression_type="GZIP")
-    ]
-    with tft_beam.Context(temp_dir=str(root / "tmp"), force_tf_compat_v1=False):
-        transform_fn = (instances, metadata) | tft_beam.AnalyzeDataset(
-            lambda inputs: preprocessing.preprocessing_fn(inputs, {"image_size": SIZE})
-        )
-        _ = transform_fn | tft_beam.WriteTransformFn(str(root / "transform"))
-    return root
+    return make_trainer_data(tmp_path_factory.mktemp("frozen_features"), 16, 8)
 
 
 @pytest.fixture(scope="module")
@@ -183,18 +154,8 @@ def test_the_head_trained_on_cached_features_is_the_one_the_full_frozen_network_
 
 
 def fn_args(data, execution: int, **settings):
-    model = {
-        **Config().model.__dict__, "name": "mobilenetv2", "weights": "none", "image_size": SIZE,
-        "batch_size": 4, "epochs": 2, "fine_tune_epochs": 2, **settings,
-    }
-    return SimpleNamespace(
-        train_files=[str(data / "train" / "*")],
-        eval_files=[str(data / "eval" / "*")],
-        transform_output=str(data / "transform"),
-        model_run_dir=str(data / "Trainer" / "model_run" / str(execution)),
-        serving_model_dir=str(data / "Trainer" / "model" / str(execution) / "Format-Serving"),
-        custom_config={"model": recipes.resolve(model), "labels": list(schema.LABELS)},
-    )
+    mobilenet = {"name": "mobilenetv2", "weights": "none", "batch_size": 4, "epochs": 2, "fine_tune_epochs": 2}
+    return trainer_fn_args(data, execution, **{**mobilenet, **settings})
 
 
 def log_info(caplog) -> None:

@@ -5,65 +5,19 @@ A transform graph is made with tft_beam exactly as Transform makes it, and
 """
 
 import logging
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-import schema
-from components import preprocessing
-from components.trainer import recipes, training as trainer
-from pipeline.config import Config
+from components.trainer import training as trainer
 from pipeline.data.synth import synthetic_jpeg
-
-SIZE = 32
-RAW_SPEC = {"image": tf.io.FixedLenFeature([1], tf.string), "class": tf.io.FixedLenFeature([1], tf.int64)}
-
-
-def write_examples(path, count, seed):
-    with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
-        for index in range(count):
-            class_id = index % 5
-            example = tf.train.Example()
-            example.features.feature["image"].bytes_list.value.append(synthetic_jpeg(seed, index, class_id, 48))
-            example.features.feature["class"].int64_list.value.append(class_id)
-            writer.write(example.SerializeToString())
+from trainer_inputs import SIZE, fn_args, make_trainer_data
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("trainer")
-    (root / "train").mkdir()
-    (root / "eval").mkdir()
-    write_examples(root / "train" / "data.gz", 40, seed=1)
-    write_examples(root / "eval" / "data.gz", 20, seed=2)
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
-    instances = []
-    for record in tf.data.TFRecordDataset(str(root / "train" / "data.gz"), compression_type="GZIP"):
-        parsed = tf.io.parse_single_example(record, RAW_SPEC)
-        instances.append({key: value.numpy() for key, value in parsed.items()})
-    with tft_beam.Context(temp_dir=str(root / "tmp"), force_tf_compat_v1=False):
-        transform_fn = (instances, metadata) | tft_beam.AnalyzeDataset(
-            lambda inputs: preprocessing.preprocessing_fn(inputs, {"image_size": SIZE})
-        )
-        _ = transform_fn | tft_beam.WriteTransformFn(str(root / "transform"))
-    return root
-
-
-def fn_args(data, execution: int, **settings):
-    config = Config()
-    model = {**config.model.__dict__, "image_size": SIZE, "batch_size": 8, "epochs": 3, **settings}
-    return SimpleNamespace(
-        train_files=[str(data / "train" / "*")],
-        eval_files=[str(data / "eval" / "*")],
-        transform_output=str(data / "transform"),
-        model_run_dir=str(data / "Trainer" / "model_run" / str(execution)),
-        serving_model_dir=str(data / "Trainer" / "model" / str(execution) / "Format-Serving"),
-        custom_config={"model": recipes.resolve(model), "labels": list(schema.LABELS)},
-    )
+    return make_trainer_data(tmp_path_factory.mktemp("trainer"), 40, 20)
 
 
 @pytest.fixture(scope="module")
