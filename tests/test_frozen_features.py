@@ -169,25 +169,12 @@ def epoch_lines(caplog) -> list[str]:
     return [r.getMessage().split(":")[0] for r in caplog.records if r.msg == trainer.EPOCH_LOG_FORMAT]
 
 
-@pytest.mark.slow  # trains a model
-def test_run_fn_trains_the_head_on_cached_features_and_exports_the_full_network(data, caplog):
-    log_info(caplog)
-    args = fn_args(data, 1)
-    trainer.run_fn(args)
-    messages = [r.getMessage() for r in caplog.records]
-    assert any(m.startswith("Frozen base run once: features of 16 training images and their flips") for m in messages)
-    assert epoch_lines(caplog) == ["Epoch 1/2", "Epoch 2/2", "Epoch 3/4", "Epoch 4/4"]
-
-    served = tf.saved_model.load(args.serving_model_dir).signatures["serving_default"]
-    jpegs = [synthetic_jpeg(5, i, i % 5, 60) for i in range(3)]
-    outputs = served(image_bytes=tf.constant(jpegs))
-    assert outputs["probabilities"].shape == (3, 5)
-    np.testing.assert_allclose(np.sum(outputs["probabilities"], axis=1), 1.0, rtol=1e-5)
-    assert set(outputs["class_name"].numpy()) <= {label.encode() for label in schema.LABELS}
-
-
 @pytest.mark.slow  # trains a model three times
-def test_a_trainer_killed_in_either_phase_resumes_where_it_was(data, monkeypatch, caplog):
+def test_run_fn_trains_the_head_on_cached_features_resumes_where_killed_and_exports_the_full_network(
+    data, monkeypatch, caplog
+):
+    """One run_fn killed in the head phase, again in fine-tuning, then let
+    finish: each phase resumes, and the export is the whole network."""
     original = trainer.EpochLogger.on_epoch_end
 
     def killed_after(kill_epoch):
@@ -203,6 +190,8 @@ def test_a_trainer_killed_in_either_phase_resumes_where_it_was(data, monkeypatch
     monkeypatch.setattr(trainer.EpochLogger, "on_epoch_end", killed_after(1))
     with pytest.raises(KeyboardInterrupt):
         trainer.run_fn(fn_args(data, 2, epochs=3, seed=7))
+    assert "Frozen base run once: features of 16 training images and their flips" in caplog.text
+    assert epoch_lines(caplog) == ["Epoch 1/3", "Epoch 2/3"]
     # Killed after the first fine-tuning epoch: the first phase is restored, not retrained.
     caplog.clear()
     monkeypatch.setattr(trainer.EpochLogger, "on_epoch_end", killed_after(3))
@@ -218,3 +207,10 @@ def test_a_trainer_killed_in_either_phase_resumes_where_it_was(data, monkeypatch
     assert epoch_lines(caplog) == ["Epoch 5/5"]
     assert tf.io.gfile.exists(retry.serving_model_dir)
     assert not tf.io.gfile.exists(trainer.backup_dir(retry, retry.custom_config["model"]))
+
+    served = tf.saved_model.load(retry.serving_model_dir).signatures["serving_default"]
+    jpegs = [synthetic_jpeg(5, i, i % 5, 60) for i in range(3)]
+    outputs = served(image_bytes=tf.constant(jpegs))
+    assert outputs["probabilities"].shape == (3, 5)
+    np.testing.assert_allclose(np.sum(outputs["probabilities"], axis=1), 1.0, rtol=1e-5)
+    assert set(outputs["class_name"].numpy()) <= {label.encode() for label in schema.LABELS}
