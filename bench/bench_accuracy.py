@@ -108,7 +108,7 @@ def plain_side(settings: dict) -> dict:
     model.fit(train, steps_per_epoch=steps, epochs=epochs, validation_data=validation, verbose=0)
     frozen_seconds = time.perf_counter() - fit_started
     if fine_tune_epochs:
-        model.get_layer(models.PRETRAINED_BASE).trainable = True
+        models.unfreeze_base(model, int(settings["fine_tune_layers"]))
         compile_at(settings["fine_tune_learning_rate"])
         model.fit(
             train, steps_per_epoch=steps, initial_epoch=epochs, epochs=epochs + fine_tune_epochs,
@@ -145,7 +145,8 @@ def run(quick: bool, overrides: dict | None = None) -> list[dict]:
         plain_peak = plain_worker.peak_mb()
     recipe = (
         f"{settings['image_size']} px, {settings['epochs']} frozen + {settings['fine_tune_epochs']} fine-tuning "
-        f"epochs, rates {settings['learning_rate']:g} / {settings['fine_tune_learning_rate']:g}, dropout "
+        f"epochs (top {settings['fine_tune_layers'] or 'all'} layers), rates {settings['learning_rate']:g} / "
+        f"{settings['fine_tune_learning_rate']:g}, dropout "
         f"{settings['dropout']:g}, label smoothing {settings['label_smoothing']:g}, augment {settings['augment']}"
     )
     met = pipeline["held_out_accuracy"] >= GOAL_ACCURACY and pipeline["seconds"] <= GOAL_SECONDS

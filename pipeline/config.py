@@ -99,6 +99,11 @@ class ModelConfig:
     # mobilenetv2: epochs of a second phase that unfreezes the base (0: none).
     fine_tune_epochs: int | None = None
     fine_tune_learning_rate: float | None = None
+    # How many of the base's top layers fine-tuning trains (0: all of them);
+    # the layers below keep their ImageNet weights and cost no backward pass.
+    fine_tune_layers: int | None = None
+    # Compile each training step with XLA (Keras' jit_compile).
+    jit_compile: bool | None = None
     # Pretrained weights: "imagenet" (downloaded by Keras) or a local .h5 file.
     weights: str = "imagenet"
     strategy: Literal[STRATEGIES] = "auto"
@@ -266,6 +271,7 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "model.early_stopping_patience": (0, None),
     "model.fine_tune_epochs": (0, None),
     "model.fine_tune_learning_rate": (0.0, None),
+    "model.fine_tune_layers": (0, None),
     "model.cache_mb": (0, None),
     "vertex.dataflow_max_workers": (1, None),
     "vertex.gpu_count": (1, 16),

@@ -225,3 +225,17 @@ def test_pretrained_models_see_pixels_in_minus_one_to_one():
     pixels = np.random.default_rng(2).uniform(0, 1, size=(2, 4, 4, 3)).astype("float32")
     layer = models.imagenet_inputs((mean, std))
     np.testing.assert_allclose(layer((pixels - mean) / std), 2 * pixels - 1, atol=1e-5)
+
+
+def test_fine_tuning_the_top_layers_leaves_the_rest_of_the_base_frozen():
+    model = models.build_model("mobilenetv2", 32, 5, weights="none")
+    models.unfreeze_base(model, 38)  # from block_13_expand up
+    base = model.get_layer(models.PRETRAINED_BASE)
+    assert [layer.trainable for layer in base.layers].index(True) == len(base.layers) - 38
+    top_weights = len(base.trainable_weights)
+    trained = {weight.name.split("/")[0] for weight in base.trainable_weights}
+    assert all(name.startswith(("block_13", "block_14", "block_15", "block_16", "Conv_1")) for name in trained), trained
+    assert any(name.startswith("block_13") for name in trained)
+    models.unfreeze_base(model)  # 0: the whole base, as the codelab fine-tunes
+    assert all(layer.trainable for layer in base.layers)
+    assert len(base.trainable_weights) > 3 * top_weights

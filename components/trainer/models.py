@@ -161,6 +161,17 @@ def mobilenetv2(
     return keras.Model(inputs, _softmax(num_classes)(x), name="mobilenetv2")
 
 
+def unfreeze_base(model: keras.Model, top_layers: int = 0) -> None:
+    """The fine-tuning phase: the pretrained base's top ``top_layers`` layers
+    become trainable (0: the whole base). Gradients stop at the lowest
+    trainable layer, so a partly unfrozen base also trains faster."""
+    base = model.get_layer(PRETRAINED_BASE)
+    base.trainable = True
+    if top_layers:
+        for layer in base.layers[:-top_layers]:
+            layer.trainable = False
+
+
 def xception(
     image_size: int, num_classes: int, dropout: float = 0.0, weights: str = "imagenet", pixel_stats=None
 ) -> keras.Model:

@@ -78,6 +78,7 @@ def compile_model(model: keras.Model, settings: dict, rate: float, num_classes: 
         optimizer=make_optimizer(settings["optimizer"], rate, settings["weight_decay"]),
         loss=make_loss(settings["label_smoothing"], num_classes),
         metrics=["sparse_categorical_accuracy"],
+        jit_compile=bool(settings.get("jit_compile")),
     )
 
 
@@ -209,11 +210,11 @@ def run_fn(fn_args) -> None:
                 f.write(json.dumps({k: [float(v) for v in values] for k, values in history.items()}))
 
     if fine_tune:
-        # Second phase: unfreeze the pretrained base, train everything slowly.
+        # Second phase: unfreeze the pretrained base (or its top layers), train slowly.
         rate = settings["fine_tune_learning_rate"] * replicas
         total = epochs + fine_tune_epochs
         with distribution.scope():
-            model.get_layer(models.PRETRAINED_BASE).trainable = True
+            models.unfreeze_base(model, int(settings["fine_tune_layers"]))
             compile_model(model, settings, rate, len(labels))
         fine_tuned = model.fit(
             epochs=total, initial_epoch=epochs,
