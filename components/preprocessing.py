@@ -24,19 +24,50 @@ import tensorflow_transform as tft
 from components import features
 from components.image_budget import (
     DEFAULT_MAX_IMAGE_PIXELS,
+    JPEG_MAGIC,
     assert_within_budget,
     fixed_header_dimensions,
     jpeg_dimensions,
 )
 
 
-def decode_image(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
+# libjpeg can decode a JPEG at 1/2, 1/4 or 1/8 of its size, skipping most of
+# the work (a scaled inverse DCT); see :func:`decode_image`.
+JPEG_SCALES = (1, 2, 4, 8)
+
+
+def jpeg_scale_index(dimensions: tf.Tensor, image_size: int) -> tf.Tensor:
+    """The index in JPEG_SCALES of the largest scale-down that still leaves
+    the image's shorter side at least ``image_size`` pixels."""
+    shorter = tf.minimum(dimensions[0], dimensions[1])
+    fits = [shorter >= image_size * scale for scale in JPEG_SCALES[1:]]
+    return tf.reduce_sum(tf.cast(tf.stack(fits), tf.int32))
+
+
+def decode_image(encoded: tf.Tensor, image_size: int, dimensions: tf.Tensor | None = None) -> tf.Tensor:
     """One encoded image (JPEG, PNG, ...) -> float32 [size, size, 3] in [0, 1].
 
     Any channel count decodes to RGB, and any aspect ratio is centre-cropped
-    to a square before resizing, as the data converter does.
+    to a square before resizing, as the data converter does. A JPEG at least
+    twice ``image_size`` on its shorter side is decoded scaled down by libjpeg
+    (1/2, 1/4 or 1/8, never below ``image_size``), which is about twice as fast
+    and averages pixels where a plain resize would skip them. ``dimensions``:
+    the image's (height, width) when already read from its header.
     """
-    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    if dimensions is None:
+        dimensions = jpeg_dimensions(encoded, tf.zeros([2], tf.int64))
+    is_jpeg = tf.strings.substr(encoded, 0, 3) == JPEG_MAGIC
+
+    scale_index = jpeg_scale_index(dimensions, image_size)
+
+    def jpeg_from(index):
+        """Nested conds, not tf.switch_case: Transform cannot analyse a graph with Case ops."""
+        decoded = lambda: tf.io.decode_jpeg(encoded, channels=3, ratio=JPEG_SCALES[index])  # noqa: E731
+        if index == len(JPEG_SCALES) - 1:
+            return decoded
+        return lambda: tf.cond(scale_index == index, decoded, jpeg_from(index + 1))
+
+    image = tf.cond(is_jpeg, jpeg_from(0), lambda: tf.io.decode_image(encoded, channels=3, expand_animations=False))
     image = tf.image.convert_image_dtype(image, tf.float32)
     height, width = tf.shape(image)[0], tf.shape(image)[1]
     side = tf.minimum(height, width)
@@ -70,7 +101,7 @@ def decode_images(
         size = jpeg_dimensions(one, header_size)
         image = tf.cond(
             size[0] * size[1] <= max_pixels,
-            lambda: decode_image(one, image_size),
+            lambda: decode_image(one, image_size, size),
             lambda: tf.zeros([image_size, image_size, 3], tf.float32),
         )
         return image, size

@@ -13,7 +13,7 @@ import tensorflow_transform.beam as tft_beam
 from PIL import Image
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-from components import features
+from components import features, preprocessing
 from components.preprocessing import decode_image, preprocessing_fn
 
 SIZE = 16
@@ -89,3 +89,23 @@ def test_decode_gives_three_channels_for_grayscale():
     image = decode_image(buffer.getvalue(), 12).numpy()
     assert image.shape == (12, 12, 3)
     np.testing.assert_allclose(image, 200 / 255, atol=0.02)
+
+
+def test_a_large_jpeg_is_decoded_scaled_down_to_nearly_the_same_pixels():
+    # A smooth 200 x 300 photo-like gradient: libjpeg's 1/2 and 1/4 decodes
+    # average blocks, which a plain resize of the full image nearly matches.
+    rows, cols = np.mgrid[0:200, 0:300]
+    pixels = np.stack([rows * 255 // 200, cols * 255 // 300, (rows + cols) * 255 // 500], -1).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=95)
+    jpeg = buffer.getvalue()
+    assert [int(preprocessing.jpeg_scale_index(tf.constant([200, 300]), size)) for size in (24, 50, 99, 100, 101)] == [
+        3, 2, 1, 1, 0
+    ]
+    full = tf.image.convert_image_dtype(tf.io.decode_jpeg(jpeg, channels=3), tf.float32)[:, 50:250]
+    for size in (24, 50, 100):
+        np.testing.assert_allclose(
+            decode_image(jpeg, size).numpy(), tf.image.resize(full, [size, size], antialias=True).numpy(), atol=0.03
+        )
+    # At the full size nothing is scaled: the pixels are decode_image's own.
+    np.testing.assert_array_equal(decode_image(jpeg, 200).numpy(), tf.image.resize(full, [200, 200]).numpy())
