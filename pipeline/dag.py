@@ -22,13 +22,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from pipeline import lean_tfx  # noqa: F401  (first: it makes TFX's imports lean)
 import tensorflow_model_analysis as tfma
 
 # TFX's modules one by one, not `from tfx import v1`: the v1 API also imports
 # every Google Cloud extension (the Vertex AI SDK among them), which costs a
 # local run several seconds before its first component. Vertex-only modules
-# are imported where the Vertex DAG needs them.
-from tfx.components import Evaluator, ExampleValidator, StatisticsGen, Trainer, Transform
+# are imported where the Vertex DAG needs them. Each component from its own
+# module, not from `tfx.components` (see lean_tfx.py).
+from tfx.components.evaluator.component import Evaluator
+from tfx.components.example_validator.component import ExampleValidator
+from tfx.components.statistics_gen.component import StatisticsGen
+from tfx.components.trainer.component import Trainer
+from tfx.components.transform.component import Transform
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy

@@ -3,6 +3,7 @@ and every command reports errors the same way."""
 
 import ast
 import subprocess
+import textwrap
 import sys
 from pathlib import Path
 
@@ -53,6 +54,25 @@ def test_importing_components_the_configuration_and_the_progress_display_loads_n
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_a_local_run_imports_no_tfx_component_it_does_not_use():
+    """pipeline/lean_tfx.py: building the DAG and the local runner leaves out
+    the Tuner's Keras Tuner and the InfraValidator's Kubernetes client; a name
+    of ``tfx.components`` still works when asked for."""
+    code = textwrap.dedent("""
+        import sys
+        from pipeline import dag, lean_tfx
+        from pipeline.config import Config
+        from pipeline.runners import local
+        dag.create_pipeline(Config(), dag.DataLocation("/tmp/data", "*.tfrec"), "/tmp/root", "/tmp/serving")
+        print(sorted({"keras_tuner", "kubernetes"} & set(sys.modules)), lean_tfx.full_init_ran())
+        from tfx.components import Tuner
+        print(Tuner.__module__, lean_tfx.full_init_ran())
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split("\n")[:2] == ["[] False", "tfx.components.tuner.component True"]
 
 
 def test_every_model_name_has_a_recipe_and_a_builder():
