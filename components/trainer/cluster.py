@@ -26,13 +26,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import logging
 import os
 import shutil
 import tempfile
 import time
 from typing import Mapping, Optional
 
+# absl, as training.py: its INFO lines reach a Vertex AI job's log (the root logger's do not)
+from absl import logging
 import tensorflow as tf
 
 # Vertex AI's worker pools by position, as TensorFlow names their tasks.

@@ -11,10 +11,11 @@ unchanged on all of them.
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Callable, Optional
 
+# absl, as training.py: its INFO lines reach a Vertex AI job's log (the root logger's do not)
+from absl import logging
 import tensorflow as tf
 import tf_keras as keras
 
