@@ -37,7 +37,7 @@ DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
 # The setting's name, for messages (components do not import the configuration).
 SETTING = "data.max_image_pixels"
 
-JPEG_MAGIC, _PNG, _GIF, _BMP = b"\xff\xd8\xff", b"\x89PN", b"GIF", b"BM"
+_JPEG, _PNG, _GIF, _BMP = b"\xff\xd8\xff", b"\x89PN", b"GIF", b"BM"
 # Start-of-frame markers (baseline, progressive, lossless, arithmetic...);
 # C4 (DHT), C8 (JPG) and CC (DAC) share the range but carry no size.
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
@@ -104,7 +104,7 @@ def read_dimensions(data: bytes) -> Dimensions | None:
     but the header is too short or damaged to give a size: such a file does
     not decode either, and it is not decoded on the chance that it might.
     """
-    if data.startswith(JPEG_MAGIC):
+    if data.startswith(_JPEG):
         return Dimensions("JPEG", *_jpeg_dimensions(data))
     if data.startswith(_PNG):
         # The 8-byte signature, then the IHDR chunk: length, type, width, height.
@@ -213,13 +213,18 @@ def fixed_header_dimensions(encoded: tf.Tensor) -> tf.Tensor:
     return tf.reverse(width_height, axis=[1])  # (height, width)
 
 
+def is_jpeg(one: tf.Tensor) -> tf.Tensor:
+    """Whether one encoded image starts as a JPEG does (a scalar bool)."""
+    return tf.strings.substr(one, 0, 3) == _JPEG
+
+
 def jpeg_dimensions(one: tf.Tensor, otherwise: tf.Tensor) -> tf.Tensor:
     """One encoded image -> [2] int64 (height, width): a JPEG's from
     ``tf.io.extract_jpeg_shape`` (libjpeg reads the header and stops), any
     other image's ``otherwise``. Per image, for use inside ``tf.map_fn``; no
     op here is stateful, so map_fn still runs its iterations in parallel."""
     return tf.cond(
-        tf.strings.substr(one, 0, 3) == JPEG_MAGIC,
+        is_jpeg(one),
         # Only JPEGs reach extract_jpeg_shape, which fails on anything else.
         lambda: tf.io.extract_jpeg_shape(one, output_type=tf.int64)[:2],
         lambda: otherwise,

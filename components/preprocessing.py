@@ -24,9 +24,9 @@ import tensorflow_transform as tft
 from components import features
 from components.image_budget import (
     DEFAULT_MAX_IMAGE_PIXELS,
-    JPEG_MAGIC,
     assert_within_budget,
     fixed_header_dimensions,
+    is_jpeg,
     jpeg_dimensions,
 )
 
@@ -56,8 +56,6 @@ def decode_image(encoded: tf.Tensor, image_size: int, dimensions: tf.Tensor | No
     """
     if dimensions is None:
         dimensions = jpeg_dimensions(encoded, tf.zeros([2], tf.int64))
-    is_jpeg = tf.strings.substr(encoded, 0, 3) == JPEG_MAGIC
-
     scale_index = jpeg_scale_index(dimensions, image_size)
 
     def jpeg_from(index):
@@ -67,7 +65,7 @@ def decode_image(encoded: tf.Tensor, image_size: int, dimensions: tf.Tensor | No
             return decoded
         return lambda: tf.cond(scale_index == index, decoded, jpeg_from(index + 1))
 
-    image = tf.cond(is_jpeg, jpeg_from(0), lambda: tf.io.decode_image(encoded, channels=3, expand_animations=False))
+    image = tf.cond(is_jpeg(encoded), jpeg_from(0), lambda: tf.io.decode_image(encoded, channels=3, expand_animations=False))
     image = tf.image.convert_image_dtype(image, tf.float32)
     height, width = tf.shape(image)[0], tf.shape(image)[1]
     side = tf.minimum(height, width)

@@ -3,8 +3,8 @@ and every command reports errors the same way."""
 
 import ast
 import subprocess
-import textwrap
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
