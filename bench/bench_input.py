@@ -148,10 +148,8 @@ def stage_rates(shards: list[str], files: list[str], transform_dir: str, size: i
 
     autotune = tf.data.AUTOTUNE
     raw_read = lambda: tf.data.TFRecordDataset(shards, num_parallel_reads=autotune).batch(batch)  # noqa: E731
-    gzip_read = lambda: tf.data.Dataset.from_tensor_slices(files).interleave(  # noqa: E731
-        lambda path: tf.data.TFRecordDataset(path, compression_type="GZIP"),
-        cycle_length=min(len(files), 8), num_parallel_calls=autotune,
-    ).batch(batch)
+    gzip_read = lambda: input_pipeline.read_records(  # noqa: E731
+        tf.data.Dataset.from_tensor_slices(files), len(files)).batch(batch)
     raw_records = tf.data.TFRecordDataset(shards, num_parallel_reads=autotune).cache()
     records = gzip_read().unbatch().cache()
     for _ in raw_records:  # fill both caches, untimed
@@ -173,8 +171,7 @@ def stage_rates(shards: list[str], files: list[str], transform_dir: str, size: i
         "gzip_read": _best_rate(gzip_read),
         "plain_decode": _best_rate(lambda: raw_records.map(
             lambda record: plain_keras.read_example(record, size), num_parallel_calls=autotune).batch(batch)),
-        "plain_decode_resize": _best_rate(per_photo(lambda one: tf.image.resize(
-            tf.image.convert_image_dtype(tf.io.decode_jpeg(one, channels=3), tf.float32), [size, size]))),
+        "plain_decode_resize": _best_rate(per_photo(lambda one: plain_keras.decode_and_resize(one, size))),
         "decode_image": _best_rate(per_photo(lambda one: preprocessing.decode_image(one, size))),
         "batched_transform": _best_rate(lambda: records.batch(batch).map(
             lambda serialized: layer(tf.io.parse_example(serialized, input_pipeline._RAW_SPEC))[features.IMAGE],

@@ -219,13 +219,11 @@ def plain_jpeg_model(model, image_size: int):
     same arithmetic as the transform graph's), run the model."""
     import tensorflow as tf
 
-    def one(encoded):
-        image = tf.image.convert_image_dtype(tf.io.decode_jpeg(encoded, channels=3), tf.float32)
-        return tf.image.resize(image, [image_size, image_size])
+    from bench import plain_keras
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def classify(encoded):
-        images = tf.map_fn(one, encoded, fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32),
+        images = tf.map_fn(lambda one: plain_keras.decode_and_resize(one, image_size), encoded, fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32),
                            parallel_iterations=8)
         return model((images - 0.5) / 0.25, training=False)
 

@@ -142,18 +142,6 @@ def count_flops(name: str, image_size: int, unfreeze: bool) -> dict:
     return flops.model_flops(name, image_size, len(schema.LABELS), unfreeze=unfreeze)
 
 
-def flops_check() -> dict:
-    from bench import flops
-
-    return flops.mobilenetv2_reference_check()
-
-
-def matmul_peak(n: int, repeats: int) -> dict:
-    from bench import flops
-
-    return flops.matmul_peak(n, repeats)
-
-
 def _seconds(epochs: list[dict], key: str) -> str:
     return ", ".join(f"{epoch[key]:.2f}" for epoch in epochs) + " s"
 
@@ -177,9 +165,9 @@ class Case:
     overrides: dict
     unfreeze: bool  # count the FLOPs with the pretrained base trainable
     train_shards: int  # to train on with the defaults and the thread settings
-    # XLA is several times slower on this CPU (0.06x to 0.34x the defaults'
-    # images/s when first measured): it trains on the first records of the
-    # first shard only, to keep the run short (None: the same shards).
+    # XLA is several times slower on this CPU (0.14x to 0.66x the defaults'
+    # images/s at 192 px, BENCHMARKS.md): it trains on the first records of
+    # the first shard only, to keep the run short (None: the same shards).
     xla_records: int | None
     timed_epochs: int  # steady epochs timed in a full run; a quick run times one
 
@@ -260,9 +248,11 @@ def how_close_to_the_machine(
 ) -> list[dict]:
     """The matmul peak, the FLOPs check and, per case, the achieved FLOP/s
     with the defaults, with XLA and with the other thread settings."""
+    from bench import flops
+
     repeats = 5 if quick else 10
-    peaks = [defaults_side.call(matmul_peak, MATMUL, repeats)]
-    check = defaults_side.call(flops_check)
+    peaks = [defaults_side.call(flops.matmul_peak, MATMUL, repeats)]
+    check = defaults_side.call(flops.mobilenetv2_reference_check)
     measured = []
     for case in CASES:
         settings = case.settings(quick)
@@ -288,7 +278,7 @@ def how_close_to_the_machine(
             )
             runs[variant]["data"] = data
         measured.append((case, settings, counted, runs))
-    peaks.append(defaults_side.call(matmul_peak, MATMUL, repeats))  # the load may have changed meanwhile
+    peaks.append(defaults_side.call(flops.matmul_peak, MATMUL, repeats))  # the load may have changed meanwhile
     peak = max(peaks, key=lambda p: p["gflops"])
 
     rows = [

@@ -40,13 +40,17 @@ _FEATURES = {
 HASH_BUCKETS = 100
 
 
+def decode_and_resize(encoded, image_size: int):
+    """One JPEG -> float image in [0, 1], image_size x image_size, as in the codelab."""
+    image = tf.io.decode_jpeg(encoded, channels=3)
+    image = tf.image.convert_image_dtype(image, tf.float32)
+    return tf.image.resize(image, [image_size, image_size])
+
+
 def read_example(record, image_size: int):
     """One record -> (float image in [0, 1], integer label), as in the codelab."""
     example = tf.io.parse_single_example(record, _FEATURES)
-    image = tf.io.decode_jpeg(example["image"], channels=3)
-    image = tf.image.convert_image_dtype(image, tf.float32)
-    image = tf.image.resize(image, [image_size, image_size])
-    return image, example["class"]
+    return decode_and_resize(example["image"], image_size), example["class"]
 
 
 def augment(image, label, seed: int):

@@ -87,6 +87,18 @@ def fits_in_memory(examples: int, tf_transform_output: tft.TFTransformOutput, bu
     return examples * example_bytes(tf_transform_output) <= budget_bytes
 
 
+def read_records(paths: tf.data.Dataset, file_count: int) -> tf.data.Dataset:
+    """The serialized records of ExampleGen's GZIP files, read several files
+    at a time, in whichever order they are ready."""
+    options = tf.data.Options()
+    options.deterministic = False
+    return paths.interleave(
+        lambda path: tf.data.TFRecordDataset(path, compression_type="GZIP"),
+        cycle_length=min(file_count, 8),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    ).with_options(options)
+
+
 def make_dataset(
     files: list[str],
     tf_transform_output: tft.TFTransformOutput,
@@ -116,16 +128,10 @@ def make_dataset(
         examples = count_records(files)
     keep_in_memory = fits_in_memory(examples, tf_transform_output, cache_budget_bytes)
 
-    options = tf.data.Options()
-    options.deterministic = False
     dataset = tf.data.Dataset.from_tensor_slices(files)
     if training:
         dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.interleave(
-        lambda path: tf.data.TFRecordDataset(path, compression_type="GZIP"),
-        cycle_length=min(len(files), 8),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    ).with_options(options)
+    dataset = read_records(dataset, len(files))
 
     def transform(serialized):
         transformed = transform_layer(tf.io.parse_example(serialized, _RAW_SPEC))
