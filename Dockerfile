@@ -78,10 +78,12 @@ COPY --from=beam_sdk /opt/apache/beam /opt/apache/beam
 COPY --from=build /opt/venv /opt/venv
 COPY --from=project /src/dist/ /tmp/dist/
 # The base's own pip installs the wheel (no index: the dependencies are
-# there), compiled to bytecode like the rest.
+# there), compiled to bytecode like the rest. No chmod -R here: changing a
+# file's mode in a later layer copies the whole file (it doubled the image);
+# the build stage made the environment read-only for all but root.
 RUN /usr/local/bin/python3 -m pip --python /opt/venv/bin/python install --no-deps --no-index \
         --disable-pip-version-check --root-user-action=ignore /tmp/dist/*.whl \
-    && rm -rf /tmp/dist && chmod -R go-w /opt/venv
+    && rm -rf /tmp/dist
 # The compiled spec names files by their path here (ImportSchemaGen reads
 # /pipeline/schema/schema.pbtxt): keep in step with pipeline/vertex_specs.py.
 COPY --from=build /src/pyproject.toml /src/uv.lock /src/requirements.lock.txt /pipeline/

@@ -171,6 +171,15 @@ def test_the_writable_check_finds_what_the_user_may_change(tmp_path):
     os.chmod(tmp_path / "locked", 0o755)
 
 
+def test_an_image_over_its_variants_size_budget_fails_the_check():
+    from pipeline.image.verify import size_line
+
+    assert size_line(int(3.63e9), "cpu") == (True, "PASS  size: 3.63 GB (within the cpu image's budget of 4.5 GB)")
+    passed, line = size_line(int(6.97e9), "cpu")  # the venv's mode changed in a later layer: every file twice
+    assert not passed and line.startswith("FAIL  size: 6.97 GB (over")
+    assert size_line(int(6.97e9), "gpu")[0]
+
+
 # ------------------------------------------------------------ pinning by digest
 
 
@@ -207,7 +216,7 @@ def test_the_image_passes_its_checks():
     result = run_cli("image", "check", "--tag", IMAGE)
     assert result.returncode == 0, result.stdout + result.stderr
     for name in ("user", "project files", "versions", "imports", "beam boot", "writable", "build secrets",
-                 "training"):
+                 "training", "size"):
         assert f"PASS  {name}:" in result.stdout
     assert "each at uv.lock's version" in result.stdout and "All checks passed" in result.stdout
 

@@ -39,7 +39,8 @@ uv.lock's version (none missing, none extra), the project imports,
 /pipeline/schema/schema.pbtxt is there, Beam's boot is there and executable
 (a stand-in is named), the user is not root, nothing outside its home and the
 scratch folders is writable by it, no CA certificate of this machine's own or
-credential file was left in, and one training step on a tiny batch.
+credential file was left in, and one training step on a tiny batch. Then,
+from outside, its size against the variant's budget (cpu 4.5 GB, gpu 10 GB).
 
 exit status: 0 every check passed, N that many checks failed, 2 no such image.
 """

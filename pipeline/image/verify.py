@@ -20,6 +20,11 @@ from pipeline.image.checks import certificate_fingerprints
 MOZILLA_CERTIFICATES = Path("/usr/share/ca-certificates/mozilla")
 IMAGE_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 LOCK_LABEL = "dev.flowers-tfx.uv-lock.sha256"
+VARIANT_LABEL = "dev.flowers-tfx.variant"
+# What each variant may weigh (uncompressed layers). Every Dataflow worker
+# pulls the image; TFX's own is over 11 GB. The CPU image is about 3.6 GB: a
+# mode change of /opt/venv in a later layer once doubled it unnoticed.
+SIZE_BUDGET_GB = {"cpu": 4.5, "gpu": 10.0}
 
 
 def own_certificates(bundle: Path | None, builder: Builder, tag: str) -> set[str]:
@@ -34,6 +39,14 @@ def own_certificates(bundle: Path | None, builder: Builder, tag: str) -> set[str
     else:
         public = certificate_fingerprints(builder.output_of(tag, ["cat", IMAGE_BUNDLE]).encode())
     return mine - public
+
+
+def size_line(size_bytes: int, variant: str) -> tuple[bool, str]:
+    """The size check, as a PASS or FAIL line like the in-image checks print."""
+    budget = SIZE_BUDGET_GB.get(variant, SIZE_BUDGET_GB["cpu"])
+    passed = size_bytes <= budget * 1e9
+    return passed, (f"{'PASS' if passed else 'FAIL'}  size: {size_bytes / 1e9:.2f} GB "
+                    f"({'within' if passed else 'over'} the {variant or 'cpu'} image's budget of {budget} GB)")
 
 
 def check_image(builder: Builder, tag: str, bundle: Path | None, out: TextIO, log_file: Path) -> int:
@@ -53,7 +66,9 @@ def check_image(builder: Builder, tag: str, bundle: Path | None, out: TextIO, lo
         result = builder.run(tag, command, workdir="/", stdout=subprocess.PIPE, stderr=log,
                              env={"TF_CPP_MIN_LOG_LEVEL": "3"})
     print(result.stdout, end="", file=out)
-    failed = result.returncode
+    size_ok, line = size_line(facts.size_bytes, facts.labels.get(VARIANT_LABEL, "cpu"))
+    print(line, file=out)
+    failed = result.returncode + (0 if size_ok else 1)
     if failed == 0:
         print(f"All checks passed; the image takes {facts.size_bytes / 1e9:.2f} GB.", file=out)
     else:
