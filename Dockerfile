@@ -27,7 +27,7 @@ RUN python -m pip install --no-cache-dir --no-deps .
 
 # Fail the build, not a pipeline run, when the installed code cannot be imported
 # (from /, so that the installed package is what is checked).
-RUN cd / && python -c "import components.trainer.training, components.model_registry_pusher, components.run_notifier, pipeline.dag" \
+RUN cd / && python -c "import components.trainer.training, components.model_registry_pusher.component, components.run_notifier.component, pipeline.dag" \
     && test -f /pipeline/schema/schema.pbtxt
 
 # Run as an unprivileged user: nothing in the pipeline needs root. (Vertex AI

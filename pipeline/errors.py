@@ -47,7 +47,7 @@ def from_library(error: Exception) -> FlowersError | None:
         return FlowersError(str(error))
     tensorflow = sys.modules.get("tensorflow")
     if tensorflow is not None and isinstance(error, tensorflow.errors.OpError):
-        from components.common import tf_error_text
+        from components.shared.common import tf_error_text
 
         return FlowersError(tf_error_text(error.message))
     auth = sys.modules.get("google.auth.exceptions")

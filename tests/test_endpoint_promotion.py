@@ -12,7 +12,7 @@ import pytest
 from google.api_core import exceptions as google_exceptions
 from tfx import v1 as tfx
 
-from components import model_registry_pusher
+from components.model_registry_pusher import component as model_registry_pusher
 from pipeline.cli.main import main
 from pipeline.serving import endpoint as endpoint_promotion
 

@@ -234,7 +234,7 @@ def test_the_compiled_spec_notifies_from_an_exit_handler_after_every_task(tmp_pa
 
 
 def test_the_exit_handler_posts_a_failed_run_with_its_failing_task():
-    from components.run_notifier import notify_final_status
+    from components.run_notifier.component import notify_final_status
 
     status = json.dumps({
         "state": "FAILED",
@@ -250,7 +250,7 @@ def test_the_exit_handler_posts_a_failed_run_with_its_failing_task():
 
 
 def test_the_exit_handler_reads_whether_a_successful_run_pushed_and_survives_a_dead_webhook():
-    from components.run_notifier import notify_final_status
+    from components.run_notifier.component import notify_final_status
 
     status = json.dumps({"state": "SUCCEEDED", "pipelineJobResourceName": "projects/1/locations/r/pipelineJobs/j1"})
     pushed = lambda name: {"state": "pushed", "blessed": True, "pushed_version": "1700000000"}  # noqa: E731

@@ -8,7 +8,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
-from components import pusher as pusher_executor
+from components.pusher import component as pusher_executor
 
 
 def make_model(root, name="model"):

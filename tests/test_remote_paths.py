@@ -17,8 +17,8 @@ from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
-from components import pusher as pusher_executor
-from components import serving_layout
+from components.pusher import component as pusher_executor
+from components.shared import serving_layout
 from components.trainer import training
 from pipeline import dag
 from pipeline.cli.main import main

@@ -24,7 +24,7 @@ import tf_keras as keras
 # TFX's entry points set absl's verbosity and leave Python's root logger at WARNING.
 from absl import logging
 
-from components import data_lineage, data_profile
+from components.training_data import data_lineage, data_profile
 from components.trainer.outputs import EPOCH_LOG_FORMAT, HISTORY_FILE
 from components.trainer import cluster as clusters
 from components.trainer import choices, frozen_features, input_pipeline, learning_rate, models, signatures, strategy

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipeline.cli.options import add_config_options, config_from_args, positive_int
 from pipeline.config import load_config
-from components import serving_layout
+from components.shared import serving_layout
 from pipeline.errors import EXIT_OK, EXIT_PROBLEMS, FlowersError
 
 PREDICT_EPILOG = """\

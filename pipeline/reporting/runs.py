@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from components.common import exclusive_lock
+from components.shared.common import exclusive_lock
 from pipeline.errors import EXIT_OK, EXIT_PROBLEMS, FlowersError
 from pipeline.reporting.outcome import RunOutcome, read_outcome
 from pipeline.reporting.table import format_table

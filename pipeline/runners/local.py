@@ -24,7 +24,7 @@ from pipeline import lean_tfx  # noqa: F401  (first: it makes TFX's imports lean
 from tfx.orchestration import metadata
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-from components.common import exclusive_lock, utc_timestamp
+from components.shared.common import exclusive_lock, utc_timestamp
 from pipeline import config as config_lib
 from pipeline import dag
 from pipeline.data import source as data_source

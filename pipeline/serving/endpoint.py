@@ -1,6 +1,6 @@
 """Promotion where the model is really served: a Vertex AI endpoint.
 
-The pipeline's promotion step (``components/model_registry_pusher.py``)
+The pipeline's promotion step (``components/model_registry_pusher/``)
 uploads each blessed, pushed version to the Model Registry (alias
 ``serving-<version>``, label ``blessed=true``) and deploys it to
 ``vertex.endpoint`` with ``vertex.canary_percent`` of the traffic. From
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from google.cloud import aiplatform
 
-from components.model_registry_pusher import ALIAS_PREFIX, BLESSED_LABEL, SERVING_ALIAS
+from components.model_registry_pusher.component import ALIAS_PREFIX, BLESSED_LABEL, SERVING_ALIAS
 from pipeline.config import Config
 from pipeline.errors import FlowersError, Refused
 from pipeline.reporting.table import format_table

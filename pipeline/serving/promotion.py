@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from components import serving_layout
-from components.common import exclusive_lock, utc_timestamp
+from components.shared import serving_layout
+from components.shared.common import exclusive_lock, utc_timestamp
 from pipeline.errors import EXIT_PROBLEMS, FlowersError
 from pipeline.serving import versions as pushed_versions
 

@@ -102,7 +102,7 @@ class TrainingJobService:
 
 # The module whose Vertex AI SDK the registry stand-in replaces; a task whose
 # command names it gets the stand-in (others need not import the SDK).
-REGISTRY_MODULE = "components.model_registry_pusher"
+REGISTRY_MODULE = "components.model_registry_pusher.component"
 
 
 def install(root: Path, log_file: Path, command_text: str = "") -> None:
@@ -116,19 +116,19 @@ def install(root: Path, log_file: Path, command_text: str = "") -> None:
 
     training_clients.gapic = SimpleNamespace(JobServiceClient=TrainingJobService(root, log_file))
     if REGISTRY_MODULE in command_text:  # the ModelRegistryPusher's SDK: the registry kept under the root
-        from components import model_registry_pusher
+        from components.model_registry_pusher import component as model_registry_pusher
         from pipeline.runners.rehearsal import model_registry
 
         model_registry_pusher.aiplatform = model_registry.make_sdk(root)
     # The exit handler asks Vertex AI whether the run pushed: answered from the Pusher's recorded output.
-    from components import run_notifier
+    from components.run_notifier import component as run_notifier
 
     run_notifier.pusher_outcome = lambda resource_name: recorded_push_outcome(root)
 
 
 def recorded_push_outcome(root: Path) -> dict:
     """What the latest recorded Pusher output says (what Vertex AI's job detail would)."""
-    from components.webhook import outcome_of_push
+    from components.run_notifier.webhook import outcome_of_push
     from pipeline.runners.rehearsal.records import Records
 
     pushes = [artifact for artifact in Records(root).artifacts() if artifact.get("task") == "Pusher"]

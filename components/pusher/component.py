@@ -11,7 +11,7 @@ Differences from TFX's own filesystem push, and why:
 - Versions only go up, even for two pushes within one second.
 - Each version carries ``assets.extra/push.json``, which says which model
   artifact it came from; ``models list`` and the dedup above read it. The
-  layout is described once, in ``components/serving_layout.py``.
+  layout is described once, in ``components/shared/serving_layout.py``.
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from components.common import utc_timestamp
+from components.shared.common import utc_timestamp
 
-from components import data_lineage, serving_layout
+from components.training_data import data_lineage
+from components.shared import serving_layout
 
 PUSH_MANIFEST = serving_layout.MANIFEST_PATH
 STAGING_PREFIX = ".staging-"

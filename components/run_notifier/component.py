@@ -17,7 +17,7 @@ import re
 
 from tfx import v1 as tfx
 
-from components import webhook
+from components.run_notifier import webhook
 
 # Vertex AI's message when tasks failed: "... The failed tasks are: [Trainer]."
 _FAILED_TASKS = re.compile(r"failed tasks are: \[([^\]]*)\]")
