@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from google.api_core import exceptions as google_exceptions
 from google.cloud import aiplatform
 
 from components.model_registry_pusher import ALIAS_PREFIX, BLESSED_LABEL, SERVING_ALIAS
@@ -66,8 +67,8 @@ def _registry_model(config: Config, version: str):
     for name in (f"{model_id}@{ALIAS_PREFIX}{version}", f"{model_id}@{version}"):
         try:
             return aiplatform.Model(model_name=name, **_location(config))
-        except Exception:  # noqa: BLE001 - NotFound, or a name the service rejects
-            continue
+        except (google_exceptions.NotFound, google_exceptions.InvalidArgument):  # no such version, or not a valid name
+            continue  # anything else (a permission, the network) is its own message
     raise FlowersError(f"model {model_id!r} has no registry version {version!r} (nor alias {ALIAS_PREFIX}{version})")
 
 
@@ -119,7 +120,7 @@ def _serving_deployed_model(endpoint, model) -> str | None:
         for deployed in endpoint.list_models():
             if deployed.model_version_id == serving.version_id:
                 return deployed.id
-    except Exception:  # noqa: BLE001 - no version has the alias yet
+    except google_exceptions.NotFound:  # no version has the alias yet
         pass
     return max(split, key=split.get) if split else None
 
