@@ -16,8 +16,10 @@ folder DIR/gcs/BUCKET/PATH (put the data there) and /pipeline, the image's
 copy of the project, is this checkout. Resolver tasks and the cache are
 answered from the records of earlier rehearsals under DIR.
 
-exit status: 0 every task finished, 1 a task failed (its log is named),
-2 a bad spec or directory.
+exit status: 0 every task finished (and the Pusher pushed, or the model was
+already serving), 1 a task failed (its log is named), 2 a bad spec or
+directory, 3 every task finished but the model was not blessed, 130
+interrupted.
 
 example:
   flowers-tfx compile --config vertex.toml --out pipeline.json
@@ -26,9 +28,18 @@ example:
 
 
 def command_rehearse(args: argparse.Namespace) -> int:
-    from pipeline.runners.rehearsal import rehearse  # loads TFX
+    from pathlib import Path
 
-    return rehearse(args.spec, args.root, isolated=args.isolated, pipeline_root=args.pipeline_root)
+    from pipeline.reporting.runs import exit_status
+    from pipeline.runners.rehearsal import rehearse  # loads TFX
+    from pipeline.runners.rehearsal.stand_ins import recorded_push_outcome
+
+    status = rehearse(args.spec, args.root, isolated=args.isolated, pipeline_root=args.pipeline_root)
+    if status != 0:
+        return status
+    # Every task finished: the Pusher's output says whether the model was blessed (3 when not).
+    pushed = recorded_push_outcome(Path(args.root).expanduser().absolute())
+    return exit_status(pushed["state"]) if pushed else status
 
 
 def add_rehearse_commands(subparsers) -> None:

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Callable
 
 from components.common import exclusive_lock
-from pipeline.errors import EXIT_OK, EXIT_PROBLEMS, FlowersError
+from pipeline.errors import EXIT_NOT_BLESSED, EXIT_OK, EXIT_PROBLEMS, FlowersError
 from pipeline.reporting.outcome import RunOutcome, read_outcome
 from pipeline.reporting.table import format_table
 
-# `runs wait` exits with this when the run succeeded but pushed nothing new
-# because the gate refused the model.
-EXIT_NOT_PUSHED = 3
+# `run` and `runs wait` exit with this when the run finished but pushed
+# nothing because the gate refused the model.
+EXIT_NOT_PUSHED = EXIT_NOT_BLESSED
 LOG_FILE = "pipeline.log"
 
 
@@ -85,8 +85,10 @@ def find_run(work_dir: Path, run_id: str) -> RunRecord:
 
 
 def exit_status(state: str) -> int:
-    """0 succeeded (pushed, or the blessed model already serving), 1 failed or
-    abandoned, 3 finished without pushing because the model was not blessed."""
+    """The exit status of a run that ended in ``state`` (``run`` and ``runs
+    wait`` alike): 0 succeeded (pushed, or the blessed model already serving),
+    1 failed, cancelled or abandoned, 3 finished without pushing because the
+    model was not blessed."""
     if state in ("pushed", "unchanged"):
         return EXIT_OK  # "failed", "cancelled", "abandoned": 1
     if state == "not_blessed":
