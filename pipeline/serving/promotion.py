@@ -10,7 +10,9 @@ Promotion keeps exactly one there, always complete:
     DIR/.rolled-back/<n>-<version>/  the versions ``rollback`` took out
     DIR/.promotion-journal.json the renames of the operation in progress
     DIR/promotions.jsonl        append-only log of every promotion and rollback
-    DIR/.promotion.lock         held while an operation runs: one at a time
+    DIR/.claims/lock            held while an operation runs: one at a time (the
+                                serving directory's lock, components/serving_claim.py,
+                                which the Pusher takes too)
 
 Promote copies the blessed version into a staging folder first (the slow part,
 which a crash can only leave as a stale staging folder), then writes the
@@ -36,8 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from components import serving_layout
-from components.common import exclusive_lock, utc_timestamp
+from components import serving_claim, serving_layout
+from components.common import utc_timestamp
 from pipeline.errors import EXIT_NOT_BLESSED, EXIT_PROBLEMS, FlowersError
 from pipeline.serving import versions as pushed_versions
 
@@ -46,7 +48,6 @@ ROLLED_BACK_DIR = ".rolled-back"
 # Not the Pusher's ".staging-": recovery must never delete a push in progress.
 STAGING_PREFIX = ".promoting-"
 JOURNAL_FILE = ".promotion-journal.json"
-LOCK_FILE = ".promotion.lock"
 LOG_FILE = "promotions.jsonl"
 
 
@@ -147,7 +148,7 @@ def _locked(target: Path) -> Iterator[None]:
     def busy(holder: str) -> PromotionRefused:
         return PromotionRefused(f"{target}: another promote or rollback ({holder}) is running on it; try again later")
 
-    with exclusive_lock(target / LOCK_FILE, busy):
+    with serving_claim.locked(str(target), busy):
         yield
 
 
