@@ -27,6 +27,7 @@ warnings.filterwarnings("ignore", message="You are using a non-supported Python 
 from pipeline.cli.options import add_config_options, config_from_args  # noqa: E402
 from pipeline.config import to_toml, valid_keys, with_recipe  # noqa: E402
 from pipeline.cli.data_commands import add_data_commands  # noqa: E402
+from pipeline.cli.image_commands import add_image_commands  # noqa: E402
 from pipeline.cli.model_commands import add_model_commands  # noqa: E402
 from pipeline.cli.rehearse_commands import add_rehearse_commands  # noqa: E402
 from pipeline.cli.runs_commands import add_runs_commands  # noqa: E402
@@ -55,6 +56,7 @@ examples:
   flowers-tfx compile --config vertex.toml --out pipeline.json   # for Vertex AI
   flowers-tfx submit --config vertex.toml
   flowers-tfx schedule create --config vertex.toml --cron "0 3 * * 1"
+  flowers-tfx image build --tag IMAGE && flowers-tfx image check --tag IMAGE
 
 configuration: defaults < --config FILE (TOML or YAML) < environment
 FLOWERS_TFX__SECTION__KEY=value < --set section.key=value and the shortcuts.
@@ -144,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_runs_commands(commands)
     add_vertex_commands(commands)
     add_rehearse_commands(commands)
+    add_image_commands(commands)
     return parser
 
 
