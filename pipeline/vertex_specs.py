@@ -15,6 +15,7 @@ Plain data only (no TFX imports), so each piece can be read and tested alone:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from pipeline.config import Config, ConfigError, VertexConfig
@@ -215,3 +216,24 @@ def model_registry_target(config: Config) -> dict:
         "service_account": vertex.service_account,
         "traffic_percent": vertex.canary_percent,
     }
+
+
+IMAGE_DIGEST_PATTERN = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def pinned_image(image: str, digest: str) -> str:
+    """``REPOSITORY@DIGEST`` for ``image`` (its tag, or an older digest, dropped):
+    a moved tag cannot change what a spec that names a digest runs."""
+    if not IMAGE_DIGEST_PATTERN.fullmatch(digest):
+        raise ConfigError(f"--image-digest {digest!r}: not an image digest (sha256: and 64 hexadecimal digits)")
+    repository = image.split("@", 1)[0]
+    name_start = repository.rfind("/") + 1
+    if ":" in repository[name_start:]:  # a tag, not a registry's port
+        repository = repository[: name_start + repository[name_start:].index(":")]
+    return f"{repository}@{digest}"
+
+
+def with_image_digest(config: Config, digest: str) -> Config:
+    """The configuration with vertex.image named by ``digest``."""
+    return dataclasses.replace(config, vertex=dataclasses.replace(config.vertex,
+                                                                  image=pinned_image(config.vertex.image, digest)))

@@ -123,10 +123,14 @@ def describe_compiled(config, spec: Path) -> str:
 
 def command_compile(args: argparse.Namespace) -> int:
     config = _config(args, compiling=True)
+    if args.image_digest:
+        config = vertex_specs.with_image_digest(config, args.image_digest)
     from pipeline.runners.kubeflow import compile_pipeline  # slow: TFX, TensorFlow
 
     spec = compile_pipeline(config, args.out)
     print(describe_compiled(config, spec), end="")
+    if "@sha256:" not in config.vertex.image:
+        print("Note: the image is named by its tag; --image-digest sha256:... pins what scheduled runs execute.")
     print(f"Next: flowers-tfx submit --spec {args.out} (with the same configuration)")
     return 0
 
@@ -226,6 +230,10 @@ def add_vertex_commands(subparsers) -> None:
     compile_.add_argument(
         "--out", type=_spec_file, default="pipeline.json", metavar="FILE",
         help="where to write the spec: .json (default pipeline.json) or .yaml",
+    )
+    compile_.add_argument(
+        "--image-digest", metavar="sha256:HEX",
+        help="name vertex.image by this digest (REPOSITORY@sha256:...), as pushed; a moved tag then changes nothing",
     )
     add_config_options(compile_)
     compile_.set_defaults(func=command_compile)

@@ -17,14 +17,17 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from pipeline.config import ConfigError
 from pipeline.runners.rehearsal import dataflow, executor_input, launcher, stand_ins
 from pipeline.runners.rehearsal import summary as rehearsal_summary
 from pipeline.runners.rehearsal.records import Records
 from pipeline.runners.rehearsal.spec import Spec, Task, load_spec
-from pipeline.runners.rehearsal.storage import Storage
+from pipeline.runners.rehearsal.storage import IMAGE_PROJECT, Storage
+
+if TYPE_CHECKING:
+    from pipeline.runners.rehearsal.in_image import ImageTasks
 
 EXIT_OK, EXIT_TASK_FAILED = 0, 1
 _INPUT_METADATA = re.compile(r"\{\{\$\.inputs\.artifacts\['([^']+)'\]\.metadata\['([^']+)'\]\}\}")
@@ -49,6 +52,8 @@ class Rehearsal:
     storage: Storage
     records: Records
     isolated: bool = False
+    # Set: every task runs in a container of the image (in_image.ImageTasks).
+    image: "ImageTasks | None" = None
     out: TextIO | None = None  # None: sys.stdout as it is when the rehearsal starts
     job_id: str = ""
     produced: dict[str, dict] = field(default_factory=dict)
@@ -82,6 +87,12 @@ class Rehearsal:
             filter_text = _INPUT_METADATA.sub(placeholder, query["filter"])
             outputs[key] = {"artifacts": self.records.query(filter_text)}
         return outputs
+
+    def _launch(self, command: list[str], args: list[str], log_file: Path) -> None:
+        if self.image is not None:
+            self.image.run(command, args, log_file)
+        else:
+            launcher.run_command(command, args, log_file, self.isolated, self.storage.root)
 
     def _args(self, container_args: list[str], local_input: str) -> list[str]:
         return [local_input if arg == "{{$}}" else self.storage.to_local(arg) for arg in container_args]
@@ -117,8 +128,7 @@ class Rehearsal:
             # The driver writes the output file; its parameters (span, fingerprint,
             # resolved patterns) join the task's, and so its cache key.
             local = self.storage.to_local(json.dumps(built))
-            launcher.run_command(driver["command"], self._args(driver.get("args", []), local), log_file, self.isolated,
-                                 self.storage.root)
+            self._launch(driver["command"], self._args(driver.get("args", []), local), log_file)
             output_file = self.storage.local_path(built["outputs"]["outputFile"])
             written = json.loads(self.storage.to_gcs(output_file.read_text(encoding="utf-8")))
             built["inputs"].setdefault("parameterValues", {}).update(written.get("parameterValues", {}))
@@ -130,13 +140,13 @@ class Rehearsal:
         # What the task was given, as Vertex AI would name it, for whoever debugs it.
         (self.log_dir / f"{task.name}.executor_input.json").write_text(json.dumps(built, indent=2), encoding="utf-8")
         local = self.storage.to_local(json.dumps(built))
-        if not self.isolated:  # an isolated task installs them in its own process (task_main)
+        if not self.isolated and self.image is None:  # otherwise the task's process installs them (task_main)
             # (a training job's log goes with its task's)
             stand_ins.install(self.storage.root, log_file, json.dumps(container))
         # Dataflow's options are checked as the spec gives them (gs:// paths), then replaced.
         container_args, note = dataflow.localize(container.get("args", []))
         args = self._args(container_args, local)
-        launcher.run_command(container["command"], args, log_file, self.isolated, self.storage.root)
+        self._launch(container["command"], args, log_file)
         outputs = self._read_output(built)
         self.records.add_task(key, task.name, outputs)
         return TaskResult(task.name, "ran", time.monotonic() - started, outputs, note)
@@ -154,6 +164,8 @@ class Rehearsal:
         requests_before = set(stand_ins.recorded(self.storage.root))
         print(f"Rehearsing {self.spec.path} ({len(tasks)} tasks) as job {self.job_id}", file=self.out)
         print(f"  gs:// is {self.storage.gcs}/, logs in {self.log_dir}/", file=self.out)
+        if self.image is not None:
+            print(f"  {self.image.describe()}", file=self.out)
         exit_handlers = [task for task in tasks if task.is_exit_handler]
         failed = None
         for number, task in enumerate(tasks, 1):
@@ -232,7 +244,7 @@ class Rehearsal:
 
 
 def rehearse(spec_path: str | Path, root: str | Path, isolated: bool = False, out: TextIO | None = None,
-             pipeline_root: str | None = None) -> int:
+             pipeline_root: str | None = None, image: str | None = None, builder: str | None = None) -> int:
     """Runs the spec under ``root``; 0 when every task finished, 1 when one failed.
 
     Raises ConfigError (exit status 2) for a spec or root it cannot use."""
@@ -243,5 +255,13 @@ def rehearse(spec_path: str | Path, root: str | Path, isolated: bool = False, ou
     if not spec.pipeline_root.startswith("gs://"):
         raise RehearsalError(f"{spec.path}: the pipeline root {spec.pipeline_root} is not a gs:// URL")
     root.mkdir(parents=True, exist_ok=True)
-    rehearsal = Rehearsal(spec=spec, storage=Storage(root), records=Records(root), isolated=isolated, out=out)
+    storage, in_image = Storage(root), None
+    if image:
+        from pipeline.image.builders import find_builder
+        from pipeline.runners.rehearsal.in_image import ImageTasks
+
+        in_image = ImageTasks(image, root, find_builder(builder))
+        storage = Storage(root, project=Path(IMAGE_PROJECT))
+    rehearsal = Rehearsal(spec=spec, storage=storage, records=Records(root), isolated=isolated, image=in_image,
+                          out=out)
     return rehearsal.run()

@@ -31,6 +31,9 @@ _IMAGE_PATH = re.compile(r'(?<![\w./-])/pipeline(?=/|"|\\|$)')
 @dataclass(frozen=True)
 class Storage:
     root: Path  # --root
+    # Where the image's /pipeline is: this checkout, or /pipeline itself when
+    # the tasks run inside the image (rehearse --image).
+    project: Path = CHECKOUT
 
     @property
     def gcs(self) -> Path:
@@ -39,7 +42,7 @@ class Storage:
     def to_local(self, text: str) -> str:
         """Every gs:// URL and /pipeline path of ``text`` as its local path."""
         text = text.replace("gs://", f"{self.gcs}/")
-        return _IMAGE_PATH.sub(str(CHECKOUT), text)
+        return _IMAGE_PATH.sub(str(self.project), text)
 
     def to_gcs(self, text: str) -> str:
         """The reverse of ``to_local`` for storage paths: what Vertex AI would name."""

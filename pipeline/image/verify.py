@@ -1,0 +1,61 @@
+"""``flowers-tfx image check``: the checks of ``checks.py``, run inside the image.
+
+The host adds what only it knows: uv.lock's hash from the image's label, and
+the fingerprints of this machine's own CA certificates, so the image can be
+searched for them. "Own" means in the machine's bundle but not in Debian's
+Mozilla set (``/usr/share/ca-certificates/mozilla``), as a TLS-inspecting
+proxy's CA is; without that folder, every certificate of the bundle that the
+image's own bundle does not hold.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import TextIO
+
+from pipeline.image.builders import Builder
+from pipeline.image.checks import certificate_fingerprints
+
+MOZILLA_CERTIFICATES = Path("/usr/share/ca-certificates/mozilla")
+IMAGE_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+LOCK_LABEL = "dev.flowers-tfx.uv-lock.sha256"
+
+
+def own_certificates(bundle: Path | None, builder: Builder, tag: str) -> set[str]:
+    """Fingerprints of the certificates this machine trusts beyond the public set."""
+    if bundle is None or not bundle.is_file():
+        return set()
+    mine = certificate_fingerprints(bundle.read_bytes())
+    if MOZILLA_CERTIFICATES.is_dir():
+        public = set()
+        for path in MOZILLA_CERTIFICATES.glob("*.crt"):
+            public |= certificate_fingerprints(path.read_bytes())
+    else:
+        public = certificate_fingerprints(builder.output_of(tag, ["cat", IMAGE_BUNDLE]).encode())
+    return mine - public
+
+
+def check_image(builder: Builder, tag: str, bundle: Path | None, out: TextIO, log_file: Path) -> int:
+    """Runs the checks in a container of ``tag`` as the image's user; the number that failed."""
+    facts = builder.facts(tag)
+    command = ["python", "-W", "ignore", "-m", "pipeline.image.checks"]
+    lock = facts.labels.get(LOCK_LABEL, "")
+    if lock and lock != "unknown":
+        command += ["--lock-sha256", lock]
+    foreign = own_certificates(bundle, builder, tag)
+    for fingerprint in sorted(foreign):
+        command += ["--foreign-cert", fingerprint]
+    print(f"Checking {tag} ({facts.image_id[:12]}) inside the image as {facts.user or 'its default user'}; "
+          f"log: {log_file}", file=out, flush=True)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("w", encoding="utf-8") as log:
+        result = builder.run(tag, command, workdir="/", stdout=subprocess.PIPE, stderr=log,
+                             env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+    print(result.stdout, end="", file=out)
+    failed = result.returncode
+    if failed == 0:
+        print(f"All checks passed; the image takes {facts.size_bytes / 1e9:.2f} GB.", file=out)
+    else:
+        print(f"{failed} check(s) failed (exit status {failed}); the image's own messages are in {log_file}", file=out)
+    return failed
