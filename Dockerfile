@@ -102,7 +102,7 @@ ENV PATH=/opt/venv/bin:$PATH \
 
 # Fail the build, not a pipeline run, when the installed code cannot be
 # imported (from /, so the installed package is what is checked).
-RUN cd / && python -c "import components.trainer.training, pipeline.dag" \
+RUN cd / && python -c "import components.trainer.training, components.model_registry_pusher.component, components.run_notifier.component, pipeline.dag" \
     && test -f /pipeline/schema/schema.pbtxt
 
 # An unprivileged user: nothing in the pipeline needs root, and nothing of

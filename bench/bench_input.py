@@ -143,7 +143,8 @@ def stage_rates(shards: list[str], files: list[str], transform_dir: str, size: i
     import tensorflow_transform as tft
 
     from bench import plain_keras
-    from components import features, preprocessing
+    from components.records import features
+    from components.transform import preprocessing
     from components.trainer import input_pipeline
 
     autotune = tf.data.AUTOTUNE

@@ -124,7 +124,7 @@ def measure(model_dir: Path, quick: bool) -> list[dict]:
     """Latency and throughput of the signature against the bare Keras model."""
     import tensorflow as tf
 
-    from components import features
+    from components.records import features
     from components.trainer import signatures
 
     loaded = tf.saved_model.load(str(model_dir))
@@ -194,7 +194,7 @@ def scaled_decode_ratio(photo_size: int, image_size: int) -> int:
     """The scale-down libjpeg decodes a square photo with in the transform graph."""
     import tensorflow as tf
 
-    from components import preprocessing
+    from components.transform import preprocessing
 
     index = preprocessing.jpeg_scale_index(tf.constant([photo_size, photo_size]), image_size)
     return preprocessing.JPEG_SCALES[int(index)]

@@ -182,7 +182,8 @@ def write_transform_graph(files: list[str], image_size: int, out_dir: Path) -> s
     import tensorflow_transform.beam as tft_beam
     from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-    from components import features, preprocessing
+    from components.records import features
+    from components.transform import preprocessing
 
     spec = {
         features.IMAGE: tf.io.FixedLenFeature([1], tf.string),

@@ -70,7 +70,7 @@ class ModelConfig:
     """Which model the Trainer builds and how it trains it.
 
     Settings left at ``auto`` take the chosen model's recipe (see
-    ``components/recipes.py``): the codelabs' values for that model.
+    ``components/trainer/recipes.py``): the codelabs' values for that model.
     """
 
     name: Literal[MODEL_NAMES] = "convnet"

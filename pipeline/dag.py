@@ -43,15 +43,16 @@ from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
 from tfx.types import Channel, standard_artifacts
 
 import schema
-from components import features, pusher as pusher_executor
+from components.records import features
+from components.pusher.component import Pusher
 from components.trainer import signatures
-from components.anomalies_gate import AnomaliesGate
-from components.drift_gate import DriftGate
-from components.screened_example_gen import ScreenedImportExampleGen
+from components.anomalies_gate.component import AnomaliesGate
+from components.drift_gate.component import DriftGate
+from components.example_gen.component import ScreenedImportExampleGen
 from pipeline import direct_runner, vertex_specs
 from pipeline.config import Config, with_recipe
 
-PREPROCESSING_FN = "components.preprocessing.preprocessing_fn"
+PREPROCESSING_FN = "components.transform.preprocessing.preprocessing_fn"
 RUN_FN = "components.trainer.training.run_fn"
 ACCURACY = "sparse_categorical_accuracy"
 HASH_BUCKETS = 100
@@ -191,7 +192,7 @@ def run_notifier(config: Config):
 
     from tfx import v1 as tfx
 
-    from components.run_notifier import RunNotifier  # TFX's Vertex-only exit handler
+    from components.run_notifier.component import RunNotifier  # TFX's Vertex-only exit handler
 
     return RunNotifier(
         final_status=tfx.orchestration.experimental.FinalStatusStr(),
@@ -231,6 +232,7 @@ def create_pipeline(
     if platform == "vertex":
         vertex_specs.validate(config)
     input_config, output_config = example_gen_configs(config, data)
+    # Screens every record of the latest span(s) and splits them into train and eval.
     example_gen = ScreenedImportExampleGen(
         input_base=data.base,
         input_config=input_config,
@@ -240,12 +242,14 @@ def create_pipeline(
         spans=config.data.spans,
     ).with_id("ImportExampleGen")
     schema_file = vertex_specs.CONTAINER_SCHEMA_FILE if platform == "vertex" else str(schema.SCHEMA_FILE)
+    # The curated schema of the raw examples (schema/).
     schema_gen = ImportSchemaGen(schema_file=schema_file)
-    # With the schema, `class` is counted as a category (exact counts per class).
+    # Statistics of every split; with the schema, `class` is counted as a category (exact counts per class).
     statistics_gen = StatisticsGen(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"]
     )
 
+    # The last blessed model: the DriftGate's and the Evaluator's baseline.
     latest_blessed_model = Resolver(
         strategy_class=LatestBlessedModelStrategy,
         model=Channel(type=standard_artifacts.Model),
@@ -262,11 +266,14 @@ def create_pipeline(
         batch_size=int(model_settings(config)["batch_size"]),
     )
     statistics_gen.add_upstream_node(drift_gate)
+    # Checks the statistics against the schema.
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
+    # Stops the run on any anomaly, before Transform.
     anomalies_gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
 
+    # The preprocessing graph (decode, resize, standardize), not materialized.
     transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
@@ -282,6 +289,7 @@ def create_pipeline(
     )
     transform.add_upstream_node(anomalies_gate)
 
+    # Trains the configured model and exports it with its serving signatures.
     trainer = make_trainer(
         config,
         platform,
@@ -293,6 +301,7 @@ def create_pipeline(
     )
     trainer.add_upstream_node(drift_gate)
 
+    # Blesses the model when it passes the accuracy gate against the baseline.
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
@@ -301,7 +310,8 @@ def create_pipeline(
         example_splits=["eval"],
     )
 
-    pusher = pusher_executor.Pusher(
+    # Copies a blessed model, once, to <serving_dir>/<version>/.
+    pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=pusher_pb2.PushDestination(
@@ -323,8 +333,9 @@ def create_pipeline(
         pusher,
     ]
     if platform == "vertex" and config.vertex.upload_model:
-        from components.model_registry_pusher import ModelRegistryPusher  # the Vertex AI SDK: Vertex only
+        from components.model_registry_pusher.component import ModelRegistryPusher  # the Vertex AI SDK: Vertex only
 
+        # The pushed version into the Vertex AI Model Registry (and onto an endpoint).
         components.append(
             ModelRegistryPusher(
                 pushed_model=pusher.outputs["pushed_model"],

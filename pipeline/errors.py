@@ -4,17 +4,31 @@ Code that finds a problem a user can fix (a configuration key, a data path,
 a version that may not be promoted) raises a :class:`FlowersError` subclass
 with a message that names the file or key and says what is wrong. The
 command line catches it once, in ``pipeline.cli.main.main``, prints
-``error: <message>`` (no traceback) and exits with the error's status:
+``error: <message>`` (no traceback) and exits with the error's status. One
+table for every command (``EXIT_STATUSES``, shown by ``flowers-tfx --help``
+and in the README):
 
-    0  done
-    1  done with problems, or refused: files skipped, a version not blessed,
-       a component that failed, a request a cloud service turned down
-    2  bad arguments, configuration, data or paths
+    0    done: pushed, promoted, or nothing to do
+    1    a step failed, or was refused: a component, files skipped, a request
+         a cloud service turned down, a busy directory
+    2    bad arguments, configuration, data or paths
+    3    finished, but the model was not blessed (nothing pushed), or a
+         promotion refused because the version is not (shown to be) blessed
+    130  interrupted (Ctrl-C)
 """
 
 from __future__ import annotations
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR, EXIT_NOT_BLESSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+EXIT_STATUSES = """exit status (every command):
+  0    done: pushed, promoted, or nothing to do
+  1    a step failed (a component, a task, a request refused, a busy directory)
+  2    bad arguments, configuration, data or paths
+  3    finished, but the model was not blessed (nothing pushed), or a promotion
+       refused because the version is not (shown to be) blessed
+  130  interrupted
+"""
 
 
 class FlowersError(Exception):
@@ -29,6 +43,12 @@ class Refused(FlowersError):
     """The request is understood but not carried out (exit status 1)."""
 
     exit_status = EXIT_PROBLEMS
+
+
+class NotBlessed(Refused):
+    """Refused because the model is not blessed (exit status 3)."""
+
+    exit_status = EXIT_NOT_BLESSED
 
 
 def from_library(error: Exception) -> FlowersError | None:
@@ -47,7 +67,7 @@ def from_library(error: Exception) -> FlowersError | None:
         return FlowersError(str(error))
     tensorflow = sys.modules.get("tensorflow")
     if tensorflow is not None and isinstance(error, tensorflow.errors.OpError):
-        from components.common import tf_error_text
+        from components.shared.common import tf_error_text
 
         return FlowersError(tf_error_text(error.message))
     auth = sys.modules.get("google.auth.exceptions")

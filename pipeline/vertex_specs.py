@@ -201,7 +201,7 @@ def dataflow_beam_args(vertex: VertexConfig) -> list[str]:
 
 
 def model_registry_target(config: Config) -> dict:
-    """Parameters of the promotion step (``components.model_registry_pusher``).
+    """Parameters of the promotion step (``components.model_registry_pusher.component``).
 
     Versions go to one registry model whose ID is the pipeline's name.
     """

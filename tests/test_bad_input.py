@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from components import screened_example_gen as screening
+from components.example_gen import component as screening
 from pipeline.data.shards import make_example, shard_filename, write_shard
 from pipeline.data.synth import write_synthetic_shards
 

@@ -235,7 +235,7 @@ def test_the_next_push_removes_staging_folders_that_a_killed_push_left(tmp_path)
     import sys
     import time as time_module
 
-    from components import pusher
+    from components.pusher import component as pusher
 
     serving = tmp_path / "serving"
     serving.mkdir()

@@ -80,7 +80,7 @@ def test_pipeline_in_beam_worker_processes_pushes_and_leaves_no_worker_e2e(small
     work = tmp_path / "work"
     result, out = small_run.run(f"{small_shards}/*.tfrec", work, **{"run.beam_args": " ".join(WORKER_MODE)})
     assert result.succeeded, out
-    pushed = [p for p in (work / "serving").iterdir() if p.is_dir()]
+    pushed = [p for p in (work / "serving").iterdir() if p.is_dir() and p.name.isdigit()]  # not .claims
     assert len(pushed) == 1 and (pushed[0] / "saved_model.pb").exists(), out
     log = next(work.glob("runs/*/pipeline.log")).read_text(errors="replace")
     # The Beam steps ran in SDK worker processes (their log lines are relayed as "Worker: ...") ...

@@ -12,7 +12,7 @@ from PIL import Image
 from pipeline.data import convert
 from pipeline.cli.data_commands import main as cli_main
 from pipeline.data.convert import ImageDecodeError, convert_folder, square_jpeg
-from components.record_format import parse_record
+from components.records.record_format import parse_record
 from pipeline.data.shards import DataError, parse_shard_filename
 from schema import LABELS
 

@@ -8,7 +8,7 @@ import tensorflow as tf
 from PIL import Image
 
 from pipeline.data import shards as records
-from components.record_format import parse_record
+from components.records.record_format import parse_record
 from pipeline.data.shards import DataError, make_example, shard_filename, shard_sizes
 from schema import LABELS
 

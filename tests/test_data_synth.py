@@ -10,7 +10,7 @@ from PIL import Image
 
 from pipeline.data import synth
 from pipeline.cli.data_commands import main as cli_main
-from components.record_format import parse_record
+from components.records.record_format import parse_record
 from pipeline.data.shards import parse_shard_filename
 from schema import LABELS
 

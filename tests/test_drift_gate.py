@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
-from components import data_profile
+from components.training_data import data_profile
 from pipeline.config import load_config
 from pipeline.data.shards import example_bytes, write_shard
 from pipeline.data.synth import synthetic_jpeg, write_synthetic_shards
@@ -43,7 +43,7 @@ def test_a_zero_threshold_turns_a_check_off():
 
 
 def test_a_split_smaller_than_one_batch_is_refused_naming_the_setting():
-    from components.drift_gate import TooFewExamplesError, check_batch_size
+    from components.drift_gate.component import TooFewExamplesError, check_batch_size
 
     lineage = {"splits": {"train": {"examples": 40}, "eval": {"examples": 9}}}
     check_batch_size(lineage, 9)

@@ -12,7 +12,7 @@ import pytest
 from google.api_core import exceptions as google_exceptions
 from tfx import v1 as tfx
 
-from components import model_registry_pusher
+from components.model_registry_pusher import component as model_registry_pusher
 from pipeline.cli.main import main
 from pipeline.serving import endpoint as endpoint_promotion
 
@@ -196,7 +196,7 @@ def test_a_version_that_was_never_blessed_is_refused(cloud, capsys):
     # Uploaded by hand, not by the pipeline: no blessed label.
     cloud.module.Model.upload(project=PROJECT, location=REGION, version_aliases=["serving-1700000999"], labels={})
     before = dict(cloud.endpoints["flowers"].traffic_split)
-    assert main(["models", "promote", "1700000999", "--endpoint", "flowers", *SETTINGS]) == 1
+    assert main(["models", "promote", "1700000999", "--endpoint", "flowers", *SETTINGS]) == 3
     assert "was not blessed by the pipeline" in capsys.readouterr().err
     assert cloud.endpoints["flowers"].traffic_split == before
 
@@ -207,5 +207,5 @@ def test_rollback_with_one_version_and_a_missing_endpoint_are_clear(cloud, capsy
     assert "no earlier version is deployed" in capsys.readouterr().err
     assert main(["models", "rollback", "--endpoint", "nowhere", *SETTINGS]) == 2
     assert "no endpoint named 'nowhere'" in capsys.readouterr().err
-    assert main(["models", "promote", "1700000000", "--endpoint", "flowers", *SETTINGS]) == 1
-    assert "already has 100% of flowers" in capsys.readouterr().err
+    assert main(["models", "promote", "1700000000", "--endpoint", "flowers", *SETTINGS]) == 0  # nothing to do
+    assert "already has 100% of flowers; nothing to do" in capsys.readouterr().out

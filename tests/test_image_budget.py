@@ -30,9 +30,10 @@ from PIL import Image
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 import schema
-from components import features, image_budget, preprocessing
-from components import screened_example_gen as screening
-from components.image_budget import ImageHeaderError, graph_dimensions, read_dimensions
+from components.records import features, image_budget
+from components.transform import preprocessing
+from components.example_gen import component as screening
+from components.records.image_budget import ImageHeaderError, graph_dimensions, read_dimensions
 from components.trainer import signatures
 from pipeline.cli.main import main as flowers_tfx
 from pipeline.data.convert import ImageDecodeError, square_jpeg

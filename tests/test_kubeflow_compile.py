@@ -117,7 +117,7 @@ def test_code_is_referenced_by_dotted_path_and_files_by_their_path_in_the_image(
     text = compiled["plain.json"].read_text()
     spec = json.loads(text)["pipelineSpec"]
     assert parameter(spec, "Trainer", "run_fn") == "components.trainer.training.run_fn"
-    assert parameter(spec, "Transform", "preprocessing_fn") == "components.preprocessing.preprocessing_fn"
+    assert parameter(spec, "Transform", "preprocessing_fn") == "components.transform.preprocessing.preprocessing_fn"
     assert parameter(spec, "ImportSchemaGen", "schema_file") == vertex_specs.CONTAINER_SCHEMA_FILE
     assert str(REPO) not in text, "the spec names a path of the compiling machine"
     # The Dockerfile puts the project where the spec looks for it.

@@ -11,7 +11,7 @@ import pytest
 from google.api_core import exceptions as google_exceptions
 from tfx import v1 as tfx
 
-from components import model_registry_pusher as model_registry
+from components.model_registry_pusher import component as model_registry
 
 PARAMETERS = {
     "project": "flowers-test",

@@ -53,7 +53,7 @@ def pipeline_run_names(work: Path) -> list[str]:
 
 
 def test_the_manifest_path_is_the_pushers(first_run):
-    from components.pusher import PUSH_MANIFEST
+    from components.pusher.component import PUSH_MANIFEST
 
     assert str(pushed_versions.MANIFEST_PATH) == PUSH_MANIFEST
 

@@ -152,11 +152,12 @@ def run_with(shards: Path, work: Path, url: str, **settings) -> tuple[int, str]:
         "model.batch_size": 16, "model.epochs": 1, "gate.min_accuracy": 0, "notify.webhook": url,
         "notify.timeout_seconds": 1.0, **settings,
     }
+    from pipeline.reporting.runs import exit_status
     from pipeline.runners.local import run_local
 
     out = io.StringIO()
     result = run_local(load_config(overrides=overrides, environ={}), out)
-    return (0 if result.succeeded else 1), out.getvalue()
+    return (exit_status(result.state) if result.succeeded else 1), out.getvalue()  # as `flowers-tfx run`
 
 
 @pytest.mark.e2e
@@ -168,7 +169,7 @@ def test_pushed_not_blessed_and_failed_runs_each_post_once_and_runs_lists_them(s
         assert status == 0, out
         # The same model against a floor it cannot reach: only the Evaluator runs again.
         status, out = run_with(shards, work, url, **{"gate.min_accuracy": 1.0})
-        assert status == 0, out
+        assert status == 3, out  # finished, not blessed
         # A batch larger than the data: the run fails at DriftGate, before any Beam step reads the examples.
         status, out = run_with(shards, work, url, **{"model.batch_size": 4096})
         assert status == 1, out
@@ -234,7 +235,7 @@ def test_the_compiled_spec_notifies_from_an_exit_handler_after_every_task(tmp_pa
 
 
 def test_the_exit_handler_posts_a_failed_run_with_its_failing_task():
-    from components.run_notifier import notify_final_status
+    from components.run_notifier.component import notify_final_status
 
     status = json.dumps({
         "state": "FAILED",
@@ -250,7 +251,7 @@ def test_the_exit_handler_posts_a_failed_run_with_its_failing_task():
 
 
 def test_the_exit_handler_reads_whether_a_successful_run_pushed_and_survives_a_dead_webhook():
-    from components.run_notifier import notify_final_status
+    from components.run_notifier.component import notify_final_status
 
     status = json.dumps({"state": "SUCCEEDED", "pipelineJobResourceName": "projects/1/locations/r/pipelineJobs/j1"})
     pushed = lambda name: {"state": "pushed", "blessed": True, "pushed_version": "1700000000"}  # noqa: E731

@@ -74,7 +74,7 @@ def executions_per_component(work_dir: Path) -> dict[str, list]:
 
 
 def pushed_versions(work_dir: Path) -> list[Path]:
-    return sorted(p for p in (work_dir / "serving").glob("*") if p.is_dir())
+    return sorted(p for p in (work_dir / "serving").glob("*") if p.is_dir() and p.name.isdigit())  # not .claims
 
 
 def test_first_run_executes_every_component_once(first_run, work_dir):

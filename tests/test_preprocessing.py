@@ -13,8 +13,9 @@ import tensorflow_transform.beam as tft_beam
 from PIL import Image
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-from components import features, preprocessing
-from components.preprocessing import decode_image, preprocessing_fn
+from components.records import features
+from components.transform import preprocessing
+from components.transform.preprocessing import decode_image, preprocessing_fn
 
 SIZE = 16
 

@@ -314,8 +314,8 @@ def test_command_line_exit_statuses_and_messages(serving, prod, capsys):
     assert flowers_tfx(["models", "promote", "100", "--to", str(prod), *work]) == 0
     assert f"Promoted version 100 to {prod}" in capsys.readouterr().out
 
-    assert flowers_tfx(["models", "promote", "100", "--to", str(prod), *work]) == 1
-    assert "error: " in capsys.readouterr().err
+    assert flowers_tfx(["models", "promote", "100", "--to", str(prod), *work]) == 0  # nothing to do
+    assert "version 100 is already the current version; nothing to do" in capsys.readouterr().out
 
     assert flowers_tfx(["models", "promote", "999", "--to", str(prod), *work]) == 2
     assert f"error: {serving}: has no version 999 (versions: 100, 200, 300)" in capsys.readouterr().err
@@ -332,10 +332,10 @@ def test_command_line_exit_statuses_and_messages(serving, prod, capsys):
     assert flowers_tfx(["models", "rollback", "--to", str(prod.parent / "missing")]) == 2
 
 
-def test_unblessed_promotion_exits_1_naming_the_blessing(tmp_path, prod, capsys):
+def test_unblessed_promotion_exits_3_naming_the_blessing(tmp_path, prod, capsys):
     serving = tmp_path / "serving"
     version = make_version(serving, 100, blessing="NOT_BLESSED")
     blessing_uri = json.loads((version / "assets.extra" / "push.json").read_text())["blessing_uri"]
 
-    assert flowers_tfx(["models", "promote", "100", "--to", str(prod), "--serving-dir", str(serving)]) == 1
+    assert flowers_tfx(["models", "promote", "100", "--to", str(prod), "--serving-dir", str(serving)]) == 3
     assert capsys.readouterr().err.startswith(f"error: {blessing_uri}: the Evaluator did not bless version 100")

@@ -8,7 +8,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
-from components import pusher as pusher_executor
+from components.pusher import component as pusher_executor
 
 
 def make_model(root, name="model"):
@@ -55,7 +55,7 @@ def test_a_blessed_model_is_pushed_whole_with_its_manifest(tmp_path):
     serving = tmp_path / "serving"
     model = make_model(tmp_path)
     pushed = push(tmp_path, model, make_blessing(tmp_path, True), serving)
-    (version,) = os.listdir(serving)
+    (version,) = [name for name in os.listdir(serving) if name != ".claims"]  # .claims: the writers' lock
     assert version.isdigit()
     assert (serving / version / "saved_model.pb").read_bytes() == b"graph model"
     manifest = json.loads((serving / version / "assets.extra" / "push.json").read_text())
@@ -89,7 +89,8 @@ def test_an_interrupted_push_leaves_no_version(tmp_path, monkeypatch):
         push(tmp_path, make_model(tmp_path), make_blessing(tmp_path, True), serving)
     assert copied and os.path.basename(copied[0]).startswith(pusher_executor.STAGING_PREFIX)
     assert pusher_executor.serving_versions(str(serving)) == []
-    assert os.listdir(serving) == []  # the staging directory is gone too
+    assert os.listdir(serving) == [".claims"]  # the staging directory is gone too
+    assert os.listdir(serving / ".claims") == ["lock"]  # and so is the version's claim
 
 
 def test_a_candidate_failing_the_gate_leaves_the_serving_directory_untouched(tmp_path):

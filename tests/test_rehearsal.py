@@ -383,7 +383,7 @@ def test_dataflow_options_that_dataflow_would_refuse_are_named(change, refused):
 def test_the_registry_stand_in_checks_uploads_keeps_versions_and_splits_traffic(tmp_path):
     from google.api_core import exceptions as google_exceptions
 
-    from components import model_registry_pusher as pusher
+    from components.model_registry_pusher import component as pusher
     from pipeline.runners.rehearsal.model_registry import RegistryRequestRefused, make_sdk
 
     sdk = make_sdk(tmp_path)

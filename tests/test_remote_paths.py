@@ -17,8 +17,8 @@ from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
 
-from components import pusher as pusher_executor
-from components import serving_layout
+from components.pusher import component as pusher_executor
+from components.shared import serving_layout
 from components.trainer import training
 from pipeline import dag
 from pipeline.cli.main import main
@@ -91,7 +91,7 @@ def test_the_same_model_is_pushed_once_to_an_object_store(tmp_path):
     first = push(tmp_path, model, blessing, serving)
     second = push(tmp_path, model, blessing, serving)
 
-    [version] = os.listdir(tmp_path / "serving")
+    [version] = [name for name in os.listdir(tmp_path / "serving") if name != ".claims"]  # the writers' lock
     assert (tmp_path / "serving" / version / serving_layout.MANIFEST_PATH).is_file()
     assert first.get_int_custom_property("pushed") == 1
     assert second.get_int_custom_property(pusher_executor.ALREADY_SERVING_KEY) == 1

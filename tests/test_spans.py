@@ -14,7 +14,8 @@ import pytest
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.proto import example_gen_pb2
 
-from components import data_lineage, data_profile, spans
+from components.training_data import data_lineage, data_profile
+from components.example_gen import spans
 from pipeline.config import load_config
 from pipeline.data.shards import DataError
 from pipeline.data.source import check_local_data, split_glob

@@ -10,7 +10,7 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 import schema
-from components import preprocessing
+from components.transform import preprocessing
 from components.trainer import recipes
 from pipeline.config import Config
 from pipeline.data.synth import synthetic_jpeg

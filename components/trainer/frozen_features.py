@@ -46,7 +46,7 @@ import tf_keras as keras
 from absl import logging  # as training.py: absl's INFO lines reach a Vertex AI job's log
 from tf_keras import layers
 
-from components import features
+from components.records import features
 from components.trainer import models
 
 # Weightless poolings that reduce a feature map to one vector per image.

@@ -14,7 +14,7 @@ import math
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components import features
+from components.records import features
 
 _RAW_SPEC = {
     features.IMAGE: tf.io.FixedLenFeature([1], tf.string),

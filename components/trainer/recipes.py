@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from components.trainer.choices import MODEL_NAMES, check
 
+# AdamW's weight decay when model.weight_decay is auto (Keras' AdamW default).
+ADAMW_WEIGHT_DECAY = 0.004
+
 # Values every recipe starts from.
 _COMMON = {
     "image_size": 192,
@@ -87,4 +90,9 @@ def resolve(settings: dict) -> dict:
     name = settings["name"]
     check("model", name, MODEL_NAMES)
     recipe = {**_COMMON, **RECIPES[name]}
-    return {key: recipe.get(key) if value is None else value for key, value in settings.items()}
+    resolved = {key: recipe.get(key) if value is None else value for key, value in settings.items()}
+    # AdamW's point is its decoupled decay: left at auto it takes Keras' own
+    # default; an explicit 0 stays 0.
+    if resolved.get("optimizer") == "adamw" and settings.get("weight_decay") is None:
+        resolved["weight_decay"] = ADAMW_WEIGHT_DECAY
+    return resolved

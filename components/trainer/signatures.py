@@ -28,7 +28,7 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-from components import features
+from components.records import features
 
 SERVING_INPUT = "image_bytes"
 EXAMPLES_SIGNATURE = "from_examples"

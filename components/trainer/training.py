@@ -24,7 +24,7 @@ import tf_keras as keras
 # TFX's entry points set absl's verbosity and leave Python's root logger at WARNING.
 from absl import logging
 
-from components import data_lineage, data_profile
+from components.training_data import data_lineage, data_profile
 from components.trainer.outputs import EPOCH_LOG_FORMAT, HISTORY_FILE
 from components.trainer import cluster as clusters
 from components.trainer import choices, frozen_features, input_pipeline, learning_rate, models, signatures, strategy
@@ -53,7 +53,7 @@ def make_optimizer(name: str, rate: float, weight_decay: float) -> keras.optimiz
     if name == "adam":
         return keras.optimizers.Adam(rate, weight_decay=decay)
     if name == "adamw":
-        return keras.optimizers.AdamW(rate, weight_decay=weight_decay or 0.004)
+        return keras.optimizers.AdamW(rate, weight_decay=weight_decay)  # 0 is no decay; auto: recipes
     if name in ("sgd", "momentum", "nesterov"):
         momentum = 0.0 if name == "sgd" else 0.9
         return keras.optimizers.SGD(rate, momentum=momentum, nesterov=name == "nesterov", weight_decay=decay)
@@ -205,9 +205,8 @@ def run_fn(fn_args) -> None:
             budget_bytes=cache_bytes,
         ))
         if fine_tune:
-            model.save_weights(first_phase)
-            with tf.io.gfile.GFile(first_phase + ".json", "w") as f:
-                f.write(json.dumps({k: [float(v) for v in values] for k, values in history.items()}))
+            keep_first_phase(model, history, first_phase, fn_args, chief_args)
+            clusters.wait_for_every_worker(distribution, job)  # nobody goes on before the chief has written it
 
     if fine_tune:
         # Second phase: unfreeze the pretrained base (or its top layers), train slowly.
@@ -233,6 +232,23 @@ def run_fn(fn_args) -> None:
     )
     write_data_record(fn_args, train_files, len(labels))
     clusters.finish_worker(chief_args, fn_args)
+
+
+def keep_first_phase(model: keras.Model, history: dict, first_phase: str, fn_args, chief_args) -> str:
+    """Saves the first phase's weights and curves so a restart in the second
+    phase does not train it again; returns where.
+
+    ``first_phase`` is in the checkpoint folder every worker of a job shares:
+    only the chief writes there. Another worker saves as the chief does (a
+    save may take part in collective operations) into its own temporary
+    folder, which ``clusters.finish_worker`` removes.
+    """
+    if fn_args is not chief_args:
+        first_phase = os.path.join(os.path.dirname(fn_args.model_run_dir.rstrip("/")), "first_phase")
+    model.save_weights(first_phase)
+    with tf.io.gfile.GFile(first_phase + ".json", "w") as f:
+        f.write(json.dumps({k: [float(v) for v in values] for k, values in history.items()}))
+    return first_phase
 
 
 def write_data_record(fn_args, train_files: list[str], num_classes: int) -> None:

@@ -32,7 +32,7 @@ from pipeline.cli.model_commands import add_model_commands  # noqa: E402
 from pipeline.cli.rehearse_commands import add_rehearse_commands  # noqa: E402
 from pipeline.cli.runs_commands import add_runs_commands  # noqa: E402
 from pipeline.cli.vertex_commands import add_vertex_commands  # noqa: E402
-from pipeline.errors import EXIT_OK, EXIT_PROBLEMS, FlowersError, from_library  # noqa: E402
+from pipeline.errors import EXIT_INTERRUPTED, EXIT_PROBLEMS, EXIT_STATUSES, FlowersError, from_library  # noqa: E402
 
 DESCRIPTION = """\
 Train, gate and push a flower-photo classifier with a TFX pipeline.
@@ -60,7 +60,8 @@ examples:
 
 configuration: defaults < --config FILE (TOML or YAML) < environment
 FLOWERS_TFX__SECTION__KEY=value < --set section.key=value and the shortcuts.
-"""
+
+""" + EXIT_STATUSES
 
 RUN_EPILOG = """\
 Everything the run writes goes under the work directory:
@@ -74,8 +75,9 @@ Running again with nothing changed reuses every step from the TFX cache;
 new data or settings train anew, and the new model is compared with the
 last blessed one before it may be pushed.
 
-exit status: 0 the pipeline finished (pushed or not), 1 it failed, 2 bad
-arguments, configuration or data.
+exit status: 0 finished and pushed (or the blessed model was already
+serving), 1 a component failed, 2 bad arguments, configuration or data,
+3 finished but the model was not blessed (nothing pushed), 130 interrupted.
 """
 
 
@@ -83,8 +85,10 @@ def command_run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     from pipeline.runners.local import run_local  # heavy: TFX, TensorFlow, Beam
 
+    from pipeline.reporting.runs import exit_status
+
     result = run_local(config)
-    return EXIT_OK if result.succeeded else EXIT_PROBLEMS
+    return exit_status(result.state) if result.succeeded else EXIT_PROBLEMS
 
 
 def command_config_show(args: argparse.Namespace) -> int:
@@ -157,7 +161,7 @@ def run_command(args: argparse.Namespace) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as error:  # noqa: BLE001 - sorted just below
         known = error if isinstance(error, FlowersError) else from_library(error)
         if known is None:

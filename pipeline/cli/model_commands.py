@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipeline.cli.options import add_config_options, config_from_args, positive_int
 from pipeline.config import load_config
-from components import serving_layout
+from components.shared import serving_layout
 from pipeline.errors import EXIT_OK, EXIT_PROBLEMS, FlowersError
 
 PREDICT_EPILOG = """\
@@ -78,8 +78,9 @@ empty or half-copied version. Every promotion and rollback is appended to
 DIR/promotions.jsonl. An operation cut short (a crash, a kill) is finished
 by the next promote or rollback.
 
-exit status: 0 promoted, 1 refused (not blessed, already current, busy),
-2 bad arguments or paths.
+exit status: 0 promoted (or already the current version: nothing to do),
+1 refused (busy), 2 bad arguments or paths, 3 refused because the version is
+not blessed (or its blessing cannot be shown).
 
 examples:
   flowers-tfx models promote 1732200000 --to /srv/models/flowers --work-dir flowers-work
@@ -190,7 +191,11 @@ def command_models_promote(args: argparse.Namespace) -> int:
     promotion.refuse_remote(serving_dir, args.to)
     target = Path(args.to).expanduser()
     _report_recovery(target)
-    outcome = promotion.promote(serving_dir, args.version, target, metadata_path)
+    try:
+        outcome = promotion.promote(serving_dir, args.version, target, metadata_path)
+    except promotion.AlreadyCurrent as nothing_to_do:
+        print(nothing_to_do)
+        return EXIT_OK
     print(f"Promoted version {outcome.version} to {outcome.target}")
     if outcome.replaced is not None:
         print(f"  version {outcome.replaced} is kept in {outcome.kept_at} ('models rollback' restores it)")

@@ -24,8 +24,10 @@ runs in a new container of that local image (docker, podman or buildah), as
 its user, in its own /pipeline, with DIR mounted at its own path and nothing
 of the checkout: build it first with 'flowers-tfx image build'.
 
-exit status: 0 every task finished, 1 a task failed (its log is named),
-2 a bad spec or directory.
+exit status: 0 every task finished (and the Pusher pushed, or the model was
+already serving), 1 a task failed (its log is named), 2 a bad spec or
+directory, 3 every task finished but the model was not blessed, 130
+interrupted.
 
 example:
   flowers-tfx compile --config vertex.toml --out pipeline.json
@@ -35,10 +37,19 @@ example:
 
 
 def command_rehearse(args: argparse.Namespace) -> int:
-    from pipeline.runners.rehearsal import rehearse  # loads TFX
+    from pathlib import Path
 
-    return rehearse(args.spec, args.root, isolated=args.isolated, pipeline_root=args.pipeline_root,
-                    image=args.image, builder=args.builder)
+    from pipeline.reporting.runs import exit_status
+    from pipeline.runners.rehearsal import rehearse  # loads TFX
+    from pipeline.runners.rehearsal.stand_ins import recorded_push_outcome
+
+    status = rehearse(args.spec, args.root, isolated=args.isolated, pipeline_root=args.pipeline_root,
+                      image=args.image, builder=args.builder)
+    if status != 0:
+        return status
+    # Every task finished: the Pusher's output says whether the model was blessed (3 when not).
+    pushed = recorded_push_outcome(Path(args.root).expanduser().absolute())
+    return exit_status(pushed["state"]) if pushed else status
 
 
 def add_rehearse_commands(subparsers) -> None:

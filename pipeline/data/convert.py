@@ -40,7 +40,7 @@ import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from components.image_budget import DEFAULT_MAX_IMAGE_PIXELS, ImageBudgetError, open_image
+from components.records.image_budget import DEFAULT_MAX_IMAGE_PIXELS, ImageBudgetError, open_image
 from pipeline.data.shards import (
     SHARD_PREFIX,
     DataError,

@@ -4,7 +4,7 @@ Use it before training on shards from elsewhere, or after writing new ones:
 it counts records per shard and per class, tallies image sizes (from the
 decoded JPEG and from the ``size`` feature), checks that the COUNT in each
 ``flowersNN-COUNT.tfrec`` name is the real count, and lists every record that
-breaks the format (see ``components.record_format.parse_record``) and every file that cannot be
+breaks the format (see ``components.records.record_format.parse_record``) and every file that cannot be
 read to the end (truncated or corrupted), instead of stopping at the first.
 An image whose header declares more pixels than the budget
 (``data.max_image_pixels``) is such a problem, and is not decoded.
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import tensorflow as tf
 
-from components.image_budget import DEFAULT_MAX_IMAGE_PIXELS
-from components.record_format import parse_record
+from components.records.image_budget import DEFAULT_MAX_IMAGE_PIXELS
+from components.records.record_format import parse_record
 from pipeline.data.shards import DataError, parse_shard_filename
 from schema import LABELS
 

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 
 import tensorflow as tf
 
-from components import features
+from components.records import features
 from pipeline.errors import FlowersError
 from schema import LABELS
 

@@ -121,8 +121,8 @@ def check_imports() -> Result:
     """The project imports from the installed package, as a task's process would."""
     import importlib
 
-    names = ("pipeline.dag", "components.trainer.training", "components.model_registry_pusher",
-             "components.run_notifier", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor")
+    names = ("pipeline.dag", "components.trainer.training", "components.model_registry_pusher.component",
+             "components.run_notifier.component", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor")
     try:
         for name in names:
             importlib.import_module(name)

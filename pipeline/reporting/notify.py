@@ -10,7 +10,7 @@ ever shown or logged.
 
 from __future__ import annotations
 
-from components.webhook import masked, send
+from components.run_notifier.webhook import masked, send
 from pipeline.config import NotifyConfig
 from pipeline.reporting.outcome import RunOutcome
 

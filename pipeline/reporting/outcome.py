@@ -16,7 +16,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from components.webhook import outcome_text
+from components.run_notifier.webhook import outcome_text
 from pipeline.reporting.summary import RunSummary
 
 OUTCOME_FILE = "outcome.json"

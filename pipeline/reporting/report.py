@@ -21,7 +21,7 @@ import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import schema  # noqa: E402
-from components import features  # noqa: E402
+from components.records import features  # noqa: E402
 from components.trainer import signatures
 from pipeline.reporting.summary import RunSummary, format_summary  # noqa: E402
 

@@ -3,7 +3,9 @@
 Every local run has a folder ``<work_dir>/runs/<run id>/``; a run that
 finished wrote its outcome there (``outcome.json``, see ``outcome.py``). A
 folder without one belongs to the run holding the work directory's lock (it
-is still going) or to a run that was killed (abandoned).
+is still going) or to a run that was killed (abandoned). Which one is read
+from the lock file's record of its holder (pid, host, start), never by
+taking the lock: reading never blocks or fails a run.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from components.common import exclusive_lock
-from pipeline.errors import EXIT_OK, EXIT_PROBLEMS, FlowersError
+from components.shared.common import HOLDER_GONE, describe_holder, holder_state, read_holder
+from pipeline.errors import EXIT_NOT_BLESSED, EXIT_OK, EXIT_PROBLEMS, FlowersError
 from pipeline.reporting.outcome import RunOutcome, read_outcome
 from pipeline.reporting.table import format_table
 
-# `runs wait` exits with this when the run succeeded but pushed nothing new
-# because the gate refused the model.
-EXIT_NOT_PUSHED = 3
+# `run` and `runs wait` exit with this when the run finished but pushed
+# nothing because the gate refused the model.
+EXIT_NOT_PUSHED = EXIT_NOT_BLESSED
 LOG_FILE = "pipeline.log"
 
 
@@ -34,27 +36,24 @@ class RunRecord:
     outcome: RunOutcome | None
 
 
-class _Busy(Exception):
-    pass
-
-
-def _lock_is_held(work_dir: Path) -> bool:
-    """Whether a run holds the work directory's lock right now (tried, never kept)."""
-    lock_path = work_dir / ".lock"
-    if not lock_path.is_file():
-        return False
+def lock_holder(work_dir: Path) -> dict | None:
+    """The run that holds the work directory's lock, as its lock file records
+    it (pid, host, start), when that process is still there (or on another
+    host, where it cannot be checked); None when no run holds it or the
+    record is stale (a killed run). Reads the file only: a reader never
+    takes the lock, so it never blocks nor fails a run that starts."""
     try:
-        with exclusive_lock(lock_path, busy=lambda holder: _Busy()):
-            return False
-    except _Busy:
-        return True
+        record = read_holder((work_dir / ".lock").read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return None
+    return None if holder_state(record) == HOLDER_GONE else record
 
 
 def list_runs(work_dir: Path) -> list[RunRecord]:
     """Every run of ``work_dir``, oldest first."""
     runs_dir = work_dir / "runs"
     folders = sorted(path for path in runs_dir.iterdir() if path.is_dir()) if runs_dir.is_dir() else []
-    busy = _lock_is_held(work_dir)
+    busy = lock_holder(work_dir) is not None if folders else False
     records = []
     for index, folder in enumerate(folders):
         outcome = read_outcome(folder)
@@ -85,8 +84,10 @@ def find_run(work_dir: Path, run_id: str) -> RunRecord:
 
 
 def exit_status(state: str) -> int:
-    """0 succeeded (pushed, or the blessed model already serving), 1 failed or
-    abandoned, 3 finished without pushing because the model was not blessed."""
+    """The exit status of a run that ended in ``state`` (``run`` and ``runs
+    wait`` alike): 0 succeeded (pushed, or the blessed model already serving),
+    1 failed, cancelled or abandoned, 3 finished without pushing because the
+    model was not blessed."""
     if state in ("pushed", "unchanged"):
         return EXIT_OK  # "failed", "cancelled", "abandoned": 1
     if state == "not_blessed":
@@ -134,7 +135,11 @@ def format_run(record: RunRecord) -> str:
     outcome = record.outcome
     lines = [f"run {record.run_id}: {record.state}", f"  folder    {record.folder}"]
     if outcome is None:
-        note = "still going" if record.state == "running" else "it never finished (killed?)"
+        if record.state == "running":
+            holder = lock_holder(record.folder.parent.parent)
+            note = f"still going ({describe_holder(holder)})" if holder else "still going"
+        else:
+            note = "it never finished (killed?)"
         lines.append(f"  {note}; its log: {record.folder / LOG_FILE}")
         return "\n".join(lines)
     lines.append(f"  {outcome.text}")

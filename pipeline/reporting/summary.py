@@ -16,11 +16,12 @@ import tensorflow_model_analysis as tfma
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 import schema
-from components import data_lineage, features
-from components.anomalies_gate import read_anomalies
-from components.drift_gate import REPORT_FILE as DRIFT_REPORT_FILE
-from components.pusher import ALREADY_SERVING_KEY
-from components.screened_example_gen import QUARANTINE_DIR, QUARANTINED_KEY, SCREENED_KEY
+from components.training_data import data_lineage
+from components.records import features
+from components.anomalies_gate.component import read_anomalies
+from components.drift_gate.component import REPORT_FILE as DRIFT_REPORT_FILE
+from components.pusher.component import ALREADY_SERVING_KEY
+from components.example_gen.component import QUARANTINE_DIR, QUARANTINED_KEY, SCREENED_KEY
 from components.trainer.outputs import HISTORY_FILE
 from pipeline import dag
 from pipeline.reporting.run_outputs import Artifact, ExecutionArtifacts

@@ -24,7 +24,7 @@ from pipeline import lean_tfx  # noqa: F401  (first: it makes TFX's imports lean
 from tfx.orchestration import metadata
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-from components.common import exclusive_lock, utc_timestamp
+from components.shared.common import exclusive_lock, utc_timestamp
 from pipeline import config as config_lib
 from pipeline import dag
 from pipeline.data import source as data_source
@@ -45,6 +45,7 @@ class RunResult:
     run_dir: Path
     summary: summary_lib.RunSummary
     report_path: Path | None
+    state: str = "failed"  # the outcome's: pushed, not_blessed, unchanged or failed
 
 
 @contextmanager
@@ -158,7 +159,7 @@ def run_local(config: Config, out: TextIO | None = None) -> RunResult:
         if notice:
             out.write(f"\n{notice}\n")
         report_path = write_outputs(summary, text, run_dir, config, out, outcome)
-        return RunResult(summary.failed is None and error is None, run_dir, summary, report_path)
+        return RunResult(summary.failed is None and error is None, run_dir, summary, report_path, outcome.state)
 
 
 def summarize_run(config: Config, connection, started_ms: int, pipeline, error: Exception | None):

@@ -25,7 +25,7 @@ from google.auth import exceptions as auth_exceptions
 from google.auth.credentials import Credentials
 from google.cloud import aiplatform
 
-from components.webhook import outcome_of_job
+from components.run_notifier.webhook import outcome_of_job
 from pipeline.config import Config
 from pipeline.vertex_specs import VertexError, require_cloud_settings
 

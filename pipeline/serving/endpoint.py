@@ -1,6 +1,6 @@
 """Promotion where the model is really served: a Vertex AI endpoint.
 
-The pipeline's promotion step (``components/model_registry_pusher.py``)
+The pipeline's promotion step (``components/model_registry_pusher/``)
 uploads each blessed, pushed version to the Model Registry (alias
 ``serving-<version>``, label ``blessed=true``) and deploys it to
 ``vertex.endpoint`` with ``vertex.canary_percent`` of the traffic. From
@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from google.api_core import exceptions as google_exceptions
 from google.cloud import aiplatform
 
-from components.model_registry_pusher import ALIAS_PREFIX, BLESSED_LABEL, SERVING_ALIAS
+from components.model_registry_pusher.component import ALIAS_PREFIX, BLESSED_LABEL, SERVING_ALIAS
 from pipeline.config import Config
-from pipeline.errors import FlowersError, Refused
+from pipeline.errors import FlowersError, NotBlessed, Refused
 from pipeline.reporting.table import format_table
 from pipeline.vertex_specs import require_cloud_settings
 
@@ -66,8 +67,8 @@ def _registry_model(config: Config, version: str):
     for name in (f"{model_id}@{ALIAS_PREFIX}{version}", f"{model_id}@{version}"):
         try:
             return aiplatform.Model(model_name=name, **_location(config))
-        except Exception:  # noqa: BLE001 - NotFound, or a name the service rejects
-            continue
+        except (google_exceptions.NotFound, google_exceptions.InvalidArgument):  # no such version, or not a valid name
+            continue  # anything else (a permission, the network) is its own message
     raise FlowersError(f"model {model_id!r} has no registry version {version!r} (nor alias {ALIAS_PREFIX}{version})")
 
 
@@ -119,7 +120,7 @@ def _serving_deployed_model(endpoint, model) -> str | None:
         for deployed in endpoint.list_models():
             if deployed.model_version_id == serving.version_id:
                 return deployed.id
-    except Exception:  # noqa: BLE001 - no version has the alias yet
+    except google_exceptions.NotFound:  # no version has the alias yet
         pass
     return max(split, key=split.get) if split else None
 
@@ -130,7 +131,7 @@ def promote(config: Config, endpoint_name: str, version: str, traffic: int = 100
         raise FlowersError(f"--traffic {traffic}: must be between 1 and 100")
     model = _registry_model(config, version)
     if dict(model.labels or {}).get(BLESSED_LABEL) != "true":
-        raise Refused(
+        raise NotBlessed(
             f"registry version {model.version_id} of {config.run.pipeline_name!r} was not blessed by the pipeline "
             f"(no label {BLESSED_LABEL}=true); only blessed versions are promoted"
         )
@@ -138,7 +139,7 @@ def promote(config: Config, endpoint_name: str, version: str, traffic: int = 100
     previous = _serving_deployed_model(endpoint, model)
     deployed_id = next((d.id for d in endpoint.list_models() if d.model_version_id == model.version_id), None)
     if deployed_id is not None and int(dict(endpoint.traffic_split).get(deployed_id, 0)) == traffic:
-        raise Refused(f"registry version {model.version_id} already has {traffic}% of {endpoint_name}")
+        return f"Registry version {model.version_id} already has {traffic}% of {endpoint_name}; nothing to do"
     if deployed_id is None:
         # Not on the endpoint yet: deploy it with its share, then set the split exactly.
         model.deploy(

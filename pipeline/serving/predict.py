@@ -20,8 +20,8 @@ from pathlib import Path
 import tensorflow as tf
 
 import schema
-from components.common import tf_error_text
-from components.image_budget import DEFAULT_MAX_IMAGE_PIXELS, header_problem
+from components.shared.common import tf_error_text
+from components.records.image_budget import DEFAULT_MAX_IMAGE_PIXELS, header_problem
 from components.trainer import signatures
 from pipeline.serving.versions import find_saved_model
 

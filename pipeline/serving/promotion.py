@@ -10,7 +10,9 @@ Promotion keeps exactly one there, always complete:
     DIR/.rolled-back/<n>-<version>/  the versions ``rollback`` took out
     DIR/.promotion-journal.json the renames of the operation in progress
     DIR/promotions.jsonl        append-only log of every promotion and rollback
-    DIR/.promotion.lock         held while an operation runs: one at a time
+    DIR/.claims/lock            held while an operation runs: one at a time (the
+                                serving directory's lock, components/serving_claim.py,
+                                which the Pusher takes too)
 
 Promote copies the blessed version into a staging folder first (the slow part,
 which a crash can only leave as a stale staging folder), then writes the
@@ -36,9 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from components import serving_layout
-from components.common import exclusive_lock, utc_timestamp
-from pipeline.errors import EXIT_PROBLEMS, FlowersError
+from components.shared import serving_claim, serving_layout
+from components.shared.common import utc_timestamp
+from pipeline.errors import EXIT_NOT_BLESSED, EXIT_PROBLEMS, FlowersError
 from pipeline.serving import versions as pushed_versions
 
 PREVIOUS_DIR = ".previous"
@@ -46,7 +48,6 @@ ROLLED_BACK_DIR = ".rolled-back"
 # Not the Pusher's ".staging-": recovery must never delete a push in progress.
 STAGING_PREFIX = ".promoting-"
 JOURNAL_FILE = ".promotion-journal.json"
-LOCK_FILE = ".promotion.lock"
 LOG_FILE = "promotions.jsonl"
 
 
@@ -58,6 +59,16 @@ class PromotionRefused(PromotionError):
     """The request is understood but not allowed: unblessed, already current, nothing to restore, busy."""
 
     exit_status = EXIT_PROBLEMS
+
+
+class PromotionNotBlessed(PromotionRefused):
+    """Refused because the version is not blessed, or its blessing cannot be shown (exit status 3)."""
+
+    exit_status = EXIT_NOT_BLESSED
+
+
+class AlreadyCurrent(PromotionRefused):
+    """The version is already the current one: nothing to do (the command exits 0)."""
 
 
 @dataclass
@@ -137,7 +148,7 @@ def _locked(target: Path) -> Iterator[None]:
     def busy(holder: str) -> PromotionRefused:
         return PromotionRefused(f"{target}: another promote or rollback ({holder}) is running on it; try again later")
 
-    with exclusive_lock(target / LOCK_FILE, busy):
+    with serving_claim.locked(str(target), busy):
         yield
 
 
@@ -283,7 +294,7 @@ def recover(target: Path) -> list[str]:
 
 
 def check_blessed(version_dir: Path, metadata_path: Path | None) -> dict:
-    """The version's push manifest, if the version was blessed; else PromotionRefused.
+    """The version's push manifest, if the version was blessed; else PromotionNotBlessed.
 
     The Evaluator's blessing folder must say BLESSED and, when ML Metadata is
     at hand, its blessing artifact must be blessed and be about this model.
@@ -291,33 +302,33 @@ def check_blessed(version_dir: Path, metadata_path: Path | None) -> dict:
     try:
         manifest = pushed_versions.read_manifest(version_dir)
     except pushed_versions.ServingDirError as error:
-        raise PromotionRefused(f"{error}; cannot tell whether it was blessed") from None
+        raise PromotionNotBlessed(f"{error}; cannot tell whether it was blessed") from None
     if manifest is None:
-        raise PromotionRefused(
+        raise PromotionNotBlessed(
             f"{version_dir}: no push manifest ({pushed_versions.MANIFEST_PATH}); "
             "only versions pushed by the pipeline, with their blessing, can be promoted"
         )
     blessing_uri = manifest.get("blessing_uri")
     if not blessing_uri:
-        raise PromotionRefused(f"{version_dir / pushed_versions.MANIFEST_PATH}: names no blessing (blessing_uri)")
+        raise PromotionNotBlessed(f"{version_dir / pushed_versions.MANIFEST_PATH}: names no blessing (blessing_uri)")
     verdict = pushed_versions.blessing_on_disk(blessing_uri)
     if verdict is None:
-        raise PromotionRefused(
+        raise PromotionNotBlessed(
             f"{blessing_uri}: the blessing of version {version_dir.name} is missing "
             f"(no {pushed_versions.BLESSED_FILE} file); it cannot be checked"
         )
     if verdict is False:
-        raise PromotionRefused(f"{blessing_uri}: the Evaluator did not bless version {version_dir.name} (NOT_BLESSED)")
+        raise PromotionNotBlessed(f"{blessing_uri}: the Evaluator did not bless version {version_dir.name} (NOT_BLESSED)")
     if metadata_path is not None and metadata_path.is_file() and metadata_path.stat().st_size > 0:
         from pipeline.serving.lineage import LineageReader  # ML Metadata, only when there is a store
 
         # A damaged store raises DamagedStore (exit 2): the blessing cannot be confirmed.
         blessing = LineageReader.open(metadata_path).blessing(blessing_uri)
         if blessing is not None and not blessing.blessed:
-            raise PromotionRefused(f"{metadata_path}: ML Metadata records {blessing_uri} as not blessed")
+            raise PromotionNotBlessed(f"{metadata_path}: ML Metadata records {blessing_uri} as not blessed")
         model_id = manifest.get("model_artifact_id")
         if blessing is not None and blessing.model_artifact_id not in (None, model_id):
-            raise PromotionRefused(
+            raise PromotionNotBlessed(
                 f"{blessing_uri}: this blessing is for model artifact {blessing.model_artifact_id}, "
                 f"but version {version_dir.name} holds model artifact {model_id}"
             )
@@ -352,7 +363,10 @@ def _prepare_target(target: Path, create: bool) -> None:
 
 
 def promote(source_dir: Path, version: int, target: Path, metadata_path: Path | None = None) -> Outcome:
-    """Makes ``source_dir/version`` (a blessed, pushed version) the one version in ``target``."""
+    """Makes ``source_dir/version`` (a blessed, pushed version) the one version in ``target``.
+
+    Raises PromotionNotBlessed for a version not shown to be blessed and
+    AlreadyCurrent when it is already the one there."""
     source_dir, target = source_dir.absolute(), target.absolute()
     if target == source_dir:
         raise PromotionError(f"{target}: is the serving directory the version comes from; promote to another one")
@@ -369,7 +383,7 @@ def promote(source_dir: Path, version: int, target: Path, metadata_path: Path | 
         recovered = _recover_unlocked(target)
         current = current_version(target)
         if current == version:
-            raise PromotionRefused(f"{target}: version {version} is already the current version")
+            raise AlreadyCurrent(f"{target}: version {version} is already the current version; nothing to do")
         staging = target / f"{STAGING_PREFIX}{version}-{uuid.uuid4().hex[:8]}"
         try:
             _copy_into_staging(source, staging)

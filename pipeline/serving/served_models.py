@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from components import data_lineage
+from components.training_data import data_lineage
 from pipeline.serving import versions as pushed_versions
 from pipeline.reporting.mlmd import DamagedStore, StoreUnavailable
 from pipeline.serving.lineage import LineageReader, ModelLineage
@@ -42,7 +42,7 @@ class ServedModel:
     metrics: Metrics | None = None
     lineage: ModelLineage | None = None
     # The push manifest's data lineage: spans, examples per class and split
-    # (components/data_lineage.py); None for a model pushed before it was recorded.
+    # (components/training_data/data_lineage.py); None for a model pushed before it was recorded.
     data: dict | None = None
     # What could not be found out, and why.
     notes: list[str] = field(default_factory=list)

@@ -3,7 +3,7 @@
 A serving directory holds one numbered folder per version, each a SavedModel
 (``saved_model.pb``) with a push manifest, ``assets.extra/push.json``, which
 names the model artifact and the blessing it came from. The layout itself is
-described once, in ``components/serving_layout.py``, which the Pusher writes
+described once, in ``components/shared/serving_layout.py``, which the Pusher writes
 with; this module gives it to ``predict``, ``models list`` and ``models
 promote`` as they want it: local folders as ``Path`` objects, object-store
 folders (``gs://...``) as strings (a ``Path`` would turn ``gs://`` into
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components import serving_layout
+from components.shared import serving_layout
 from pipeline.errors import FlowersError
 
 MANIFEST_PATH = Path(serving_layout.MANIFEST_PATH)

@@ -15,6 +15,16 @@ that the tests run the very spec that users submit:
 - ``runner.py``         the loop over the tasks, with progress and exit status.
 """
 
-from pipeline.runners.rehearsal.runner import Rehearsal, RehearsalError, rehearse
+from pipeline.runners.rehearsal import runner, stand_ins
+from pipeline.runners.rehearsal.runner import Rehearsal, RehearsalError
 
 __all__ = ["Rehearsal", "RehearsalError", "rehearse"]
+
+
+def rehearse(*args, **kwargs) -> int:
+    """``runner.rehearse``, then the modules its stand-ins replaced (the
+    Vertex AI SDK, the training job client) are put back as they were."""
+    try:
+        return runner.rehearse(*args, **kwargs)
+    finally:
+        stand_ins.restore()

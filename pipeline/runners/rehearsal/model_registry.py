@@ -1,6 +1,6 @@
 """Vertex AI's Model Registry and endpoints, answered here for a rehearsal.
 
-``components/model_registry_pusher.py`` talks to the Vertex AI SDK
+``components/model_registry_pusher/`` talks to the Vertex AI SDK
 (``aiplatform.Model``, ``Model.upload``, ``Endpoint.list``/``create``,
 ``Model.deploy``, version aliases). This stand-in takes the SDK's place in
 that module: each request is checked as Vertex AI would check it (the

@@ -102,33 +102,55 @@ class TrainingJobService:
 
 # The module whose Vertex AI SDK the registry stand-in replaces; a task whose
 # command names it gets the stand-in (others need not import the SDK).
-REGISTRY_MODULE = "components.model_registry_pusher"
+REGISTRY_MODULE = "components.model_registry_pusher.component"
 
 
 def install(root: Path, log_file: Path, command_text: str = "") -> None:
-    """Puts the stand-ins in place of the Vertex AI clients, in this process.
-    ``command_text``: the task's container command and arguments."""
+    """Puts the stand-ins in place of the Vertex AI clients, in this process,
+    until restore(). ``command_text``: the task's container command and arguments."""
     import warnings
 
     with warnings.catch_warnings():  # the Google clients' notices about Python versions
         warnings.simplefilter("ignore")
         from tfx.extensions.google_cloud_ai_platform import training_clients
 
-    training_clients.gapic = SimpleNamespace(JobServiceClient=TrainingJobService(root, log_file))
+    _replace(training_clients, "gapic", SimpleNamespace(JobServiceClient=TrainingJobService(root, log_file)))
     if REGISTRY_MODULE in command_text:  # the ModelRegistryPusher's SDK: the registry kept under the root
-        from components import model_registry_pusher
+        from components.model_registry_pusher import component as model_registry_pusher
         from pipeline.runners.rehearsal import model_registry
 
-        model_registry_pusher.aiplatform = model_registry.make_sdk(root)
+        _replace(model_registry_pusher, "aiplatform", model_registry.make_sdk(root))
     # The exit handler asks Vertex AI whether the run pushed: answered from the Pusher's recorded output.
-    from components import run_notifier
+    from components.run_notifier import component as run_notifier
 
-    run_notifier.pusher_outcome = lambda resource_name: recorded_push_outcome(root)
+    _replace(run_notifier, "pusher_outcome", lambda resource_name: recorded_push_outcome(root))
+
+
+# What install() replaced: {(module, attribute): the original}, kept from the
+# first replacement on, so that restore() puts back the live objects.
+_ORIGINALS: dict = {}
+_ABSENT = object()
+
+
+def _replace(module, name: str, stand_in) -> None:
+    _ORIGINALS.setdefault((module, name), getattr(module, name, _ABSENT))
+    setattr(module, name, stand_in)
+
+
+def restore() -> None:
+    """Puts back every module attribute install() replaced: after an
+    in-process rehearsal, the same process talks to Vertex AI again."""
+    while _ORIGINALS:
+        (module, name), original = _ORIGINALS.popitem()
+        if original is _ABSENT:
+            delattr(module, name)
+        else:
+            setattr(module, name, original)
 
 
 def recorded_push_outcome(root: Path) -> dict:
     """What the latest recorded Pusher output says (what Vertex AI's job detail would)."""
-    from components.webhook import outcome_of_push
+    from components.run_notifier.webhook import outcome_of_push
     from pipeline.runners.rehearsal.records import Records
 
     pushes = [artifact for artifact in Records(root).artifacts() if artifact.get("task") == "Pusher"]

@@ -1,13 +1,13 @@
 """The flower record format, checked: what is wrong with one serialized record.
 
 The format (every feature, its type and shape) is the curated schema in
-``schema/schema.pbtxt`` and the names in ``components/features.py``.
-ImportExampleGen's screening (``screened_example_gen.py``) and ``flowers-tfx
+``schema/schema.pbtxt`` and the names in ``components/records/features.py``.
+ImportExampleGen's screening (``components/example_gen/``) and ``flowers-tfx
 data inspect`` both judge records with :func:`parse_record`, so a record the
 pipeline refuses is one the data tools report, in the same words.
 
 Before any decoder sees an image, its width and height are read from its
-header and checked against the pixel budget (``components/image_budget.py``):
+header and checked against the pixel budget (``components/records/image_budget.py``):
 a record whose image is over it is reported like any other bad record, and
 the image is never decoded.
 """
@@ -18,8 +18,8 @@ import tensorflow as tf
 from google.protobuf.message import DecodeError
 from PIL import UnidentifiedImageError
 
-from components.features import CLASS_NAME, IMAGE, LABEL, ONE_HOT, RECORD_FEATURES, SIZE
-from components.image_budget import DEFAULT_MAX_IMAGE_PIXELS, ImageBudgetError, header_problem, open_image
+from components.records.features import CLASS_NAME, IMAGE, LABEL, ONE_HOT, RECORD_FEATURES, SIZE
+from components.records.image_budget import DEFAULT_MAX_IMAGE_PIXELS, ImageBudgetError, header_problem, open_image
 from schema import LABELS
 
 

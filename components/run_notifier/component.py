@@ -17,7 +17,7 @@ import re
 
 from tfx import v1 as tfx
 
-from components import webhook
+from components.run_notifier import webhook
 
 # Vertex AI's message when tasks failed: "... The failed tasks are: [Trainer]."
 _FAILED_TASKS = re.compile(r"failed tasks are: \[([^\]]*)\]")
@@ -48,6 +48,18 @@ def pusher_outcome(resource_name: str) -> dict:
     return webhook.outcome_of_job(aiplatform.PipelineJob.get(resource_name=resource_name).gca_resource)
 
 
+# A run that succeeded but whose Pusher output could not be read ended in one of these.
+_SUCCESSFUL_OUTCOMES = ("pushed", "unchanged", "not_blessed")
+
+
+def wanted_outcome(state: str, wanted: list) -> bool:
+    """Whether ``notify.on`` asks for this state. ``succeeded`` (the Pusher's
+    output unknown) is any successful outcome: posted when one of them is asked for."""
+    if state == "succeeded":
+        return any(outcome in wanted for outcome in _SUCCESSFUL_OUTCOMES)
+    return state in wanted
+
+
 def notify_final_status(final_status: str, webhook_url: str, notify_on: str, pipeline_name: str,
                         timeout_seconds: float, lookup=None) -> dict:
     """Builds the body, posts it if its state is one of ``notify_on`` (JSON list); returns it."""
@@ -59,8 +71,7 @@ def notify_final_status(final_status: str, webhook_url: str, notify_on: str, pip
         except Exception as error:  # noqa: BLE001 - the notification goes out anyway
             logging.warning("Could not read the Pusher's output of %s: %s", body["resource_name"], error)
     body["text"] = webhook.outcome_text(body)
-    wanted = json.loads(notify_on or "[]")
-    if webhook_url and (body["state"] in wanted or body["state"] == "succeeded"):
+    if webhook_url and wanted_outcome(body["state"], json.loads(notify_on or "[]")):
         sent, reason = webhook.send(webhook_url, body, timeout_seconds)
         if not sent:
             logging.warning("The run's notification was not delivered (%s)", reason)

@@ -8,7 +8,7 @@ smaller than ``model.batch_size`` could not give the Trainer one step.
 
 It compares the training split of this run's examples with the training
 data of the last blessed model, whose profile the Trainer stored inside that
-model (``components/data_profile.py``). The blessed model comes from the
+model (``components/training_data/data_profile.py``). The blessed model comes from the
 same resolver as the Evaluator's baseline, so the gate finds it the same way
 locally and on Vertex AI. Beyond ``gate.max_class_drift`` (class shares,
 L-infinity) or ``gate.max_feature_drift`` (image byte lengths and pixel
@@ -30,7 +30,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.experimental import simple_artifacts
 from tfx.utils import path_utils
 
-from components import data_lineage, data_profile
+from components.training_data import data_lineage, data_profile
 from schema import LABELS
 
 REPORT_FILE = "drift.json"

@@ -9,9 +9,14 @@ Differences from TFX's own filesystem push, and why:
   blessing, the next run compares the same model with itself as the new
   baseline; that must not create a second, identical version.
 - Versions only go up, even for two pushes within one second.
+- Several writers may push into one serving directory at once (two runs, a
+  local run and a Vertex AI run on one gs:// folder): each claims its version
+  number atomically before it copies, and checks "already serving?" under the
+  directory's lock, against the versions served and the pushes in progress
+  (``components/serving_claim.py``, which ``models promote`` uses too).
 - Each version carries ``assets.extra/push.json``, which says which model
   artifact it came from; ``models list`` and the dedup above read it. The
-  layout is described once, in ``components/serving_layout.py``.
+  layout is described once, in ``components/shared/serving_layout.py``.
 """
 
 from __future__ import annotations
@@ -30,9 +35,10 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from components.common import utc_timestamp
+from components.shared.common import utc_timestamp
 
-from components import data_lineage, serving_layout
+from components.shared import serving_claim, serving_layout
+from components.training_data import data_lineage
 
 PUSH_MANIFEST = serving_layout.MANIFEST_PATH
 STAGING_PREFIX = ".staging-"
@@ -56,9 +62,61 @@ def version_serving(base_directory: str, model_uri: str) -> int | None:
     return None
 
 
-def next_version(base_directory: str) -> int:
-    existing = serving_versions(base_directory)
+def next_version(base_directory: str, claimed=()) -> int:
+    """The larger of now's epoch second and one above every version served or claimed."""
+    existing = serving_versions(base_directory) + list(claimed)
     return max([int(time.time())] + [v + 1 for v in existing])
+
+
+# How long a push waits for the serving directory's lock (held for moments
+# by each writer), and for another writer's push of the same model to end.
+LOCK_WAIT_SECONDS = 300
+SAME_MODEL_WAIT_SECONDS = 1800
+
+
+class ServingDirBusy(RuntimeError):
+    """The serving directory's lock stayed held, or the same model stayed in another push."""
+
+
+def _remove_dead_writers_work(base_directory: str) -> None:
+    """Under the lock: the claims of writers that were killed, and on an
+    object store their partial copies (local staging: publish_version)."""
+    for version in serving_claim.remove_stale_claims(base_directory):
+        folder = serving_layout.join(base_directory, str(version))
+        # On an object store a killed copy is left in place, without saved_model.pb (copied last).
+        if fileio.exists(folder) and not fileio.exists(serving_layout.join(folder, serving_layout.SAVED_MODEL_FILE)):
+            fileio.rmtree(folder)
+            logging.info("Removed %s, a copy cut short", folder)
+
+
+def claim_push(base_directory: str, model_uri: str, wait_seconds: float = SAME_MODEL_WAIT_SECONDS,
+               poll_seconds: float = 1.0) -> tuple[int | None, int | None]:
+    """``(claimed version, None)`` for a model to push, or ``(None, version)``
+    when the model is already serving as ``version``.
+
+    Decided under the serving directory's lock, so two writers never claim
+    one number nor push one model twice; a push of the same model by another
+    writer that is still copying is waited for.
+    """
+    def busy(holder: str) -> ServingDirBusy:
+        return ServingDirBusy(f"{base_directory}: its lock stayed held by {holder} for {LOCK_WAIT_SECONDS} s")
+
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        with serving_claim.locked(base_directory, busy, wait_seconds=LOCK_WAIT_SECONDS):
+            _remove_dead_writers_work(base_directory)
+            already = version_serving(base_directory, model_uri)
+            if already is not None:
+                return None, already
+            claims = serving_claim.version_claims(base_directory)
+            copying = [v for v, claim in claims.items() if claim.get("model_uri") == model_uri]
+            if not copying:
+                return serving_claim.claim_version(base_directory, next_version(base_directory, claims), model_uri), None
+        if time.monotonic() > deadline:
+            raise ServingDirBusy(f"{base_directory}: version {copying[0]} of {model_uri} is still being pushed "
+                                 f"by another writer after {wait_seconds:.0f} s")
+        logging.info("Model %s is being pushed as version %d by another writer; waiting", model_uri, copying[0])
+        time.sleep(poll_seconds)
 
 
 # A staging folder without a live owner and older than this was left by an
@@ -144,14 +202,19 @@ class Executor(tfx_pusher.Executor):
         base_directory = destination.filesystem.base_directory
 
         model = artifact_utils.get_single_instance(input_dict[standard_component_specs.MODEL_KEY])
-        already = version_serving(base_directory, model.uri)
+        version, already = claim_push(base_directory, model.uri)
         if already is not None:
             logging.info("Model %s is already serving as version %d; not pushed again.", model.uri, already)
             model_push.set_int_custom_property(ALREADY_SERVING_KEY, 1)
-            self._MarkPushed(model_push, os.path.join(base_directory, str(already)), str(already))
+            self._MarkPushed(model_push, serving_layout.join(base_directory, str(already)), str(already))
             return
+        try:
+            self._push(input_dict, model_push, model, base_directory, version)
+        finally:
+            serving_claim.release_version(base_directory, version)
 
-        version = next_version(base_directory)
+    def _push(self, input_dict, model_push, model, base_directory: str, version: int) -> None:
+        """Copies the model as ``version``, which this writer has claimed."""
         blessing = artifact_utils.get_single_instance(
             input_dict[standard_component_specs.MODEL_BLESSING_KEY]
         )

@@ -6,7 +6,7 @@ the model artifact and the blessing it came from. TF Serving loads only the
 folders whose names are numbers, so hidden folders (staging, history) may sit
 beside them.
 
-The Pusher writes this layout (``components/pusher.py``) and ``predict``,
+The Pusher writes this layout (``components/pusher/``) and ``predict``,
 ``models list`` and ``models promote`` read it (``pipeline/serving/``), so
 it is described once, here. Paths are plain strings because a serving
 directory may be on an object store (``gs://``): those go through

@@ -21,8 +21,8 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components import features
-from components.image_budget import (
+from components.records import features
+from components.records.image_budget import (
     DEFAULT_MAX_IMAGE_PIXELS,
     assert_within_budget,
     fixed_header_dimensions,

@@ -3,7 +3,7 @@
 Webhook URLs carry their secret in the path or query (Slack's
 ``/services/T.../B.../XXXX``), so only the scheme and host are ever shown or
 logged. Used by the local run's notification (``pipeline/reporting/notify``)
-and by the exit handler of runs on Vertex AI (``run_notifier.py``), with the
+and by the exit handler of runs on Vertex AI (``component.py`` here), with the
 one-line text both post.
 """
 

@@ -6,7 +6,7 @@ images' byte lengths and pixel counts (powers of two, read from the image
 headers without decoding). The Trainer stores the profile of its training
 data inside the exported model (``assets.extra/data_profile.json``), so the
 last blessed model carries it wherever it goes; the drift gate
-(``drift_gate.py``) profiles a new run's training data and compares:
+(``components/drift_gate/``) profiles a new run's training data and compares:
 
 - the class distribution by the L-infinity distance of the class shares;
 - each histogram by the Jensen-Shannon divergence (base 2: 0 same, 1 disjoint).
@@ -20,8 +20,8 @@ from collections.abc import Iterable
 
 import tensorflow as tf
 
-from components import features
-from components.image_budget import ImageHeaderError, read_dimensions
+from components.records import features
+from components.records.image_budget import ImageHeaderError, read_dimensions
 
 PROFILE_FILE = "data_profile.json"
 # Histogram bins: floor(log2(value)) from these lowest exponents, clamped into the count.

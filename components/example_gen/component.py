@@ -10,7 +10,7 @@ present. Good records go on to the usual train/eval splits.
 
 Each image's width and height are read from its header before TensorFlow
 decodes it: one over the pixel budget (``data.max_image_pixels``, see
-``image_budget.py``) is a bad record and is never decoded: a 64 KB PNG that
+``components/records/image_budget.py``) is a bad record and is never decoded: a 64 KB PNG that
 declares 23000 x 23000 pixels is refused in microseconds instead of taking
 gigabytes to decode here and again in Transform.
 
@@ -47,10 +47,11 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components import data_lineage, data_profile, spans
-from components.common import tf_error_text
-from components.image_budget import DEFAULT_MAX_IMAGE_PIXELS
-from components.record_format import parse_record
+from components.training_data import data_lineage, data_profile
+from components.example_gen import spans
+from components.shared.common import tf_error_text
+from components.records.image_budget import DEFAULT_MAX_IMAGE_PIXELS
+from components.records.record_format import parse_record
 from schema import LABELS
 
 QUARANTINE_DIR = "quarantine"
@@ -364,7 +365,7 @@ class ScreenedImportExampleGen(example_gen_component.FileBasedExampleGen):
         spans: int = 1,
     ):
         """``spans``: how many of the latest spans to read when the input
-        patterns name spans (``components/spans.py``)."""
+        patterns name spans (``spans.py``)."""
         settings = struct_pb2.Struct()
         settings.update({
             "max_bad_fraction": max_bad_fraction,
