@@ -48,47 +48,63 @@ class Entry:
 
 ENTRIES = [
     Entry(
-        "input", "bench.bench_input", "Input pipeline",
+        "input",
+        "bench.bench_input",
+        "Input pipeline",
         "Images per second that the Trainer's tf.data pipeline (ExampleGen's GZIP records through the "
         "transform graph, batched) delivers, against the codelab's plain tf.data pipeline (TFRecordDataset "
         "with parallel reads, decode, resize, normalize) on the same shards. Target: at least 0.8.",
     ),
     Entry(
-        "training", "bench.bench_training", "Training",
+        "training",
+        "bench.bench_training",
+        "Training",
         "Images per second of the Trainer's `run_fn` (count, build, fit with its callbacks, export with "
         "signatures) against a plain Keras `fit` of the same model on the same data (then a SavedModel). "
         "Target: at least 0.9.",
     ),
     Entry(
-        "end_to_end", "bench.bench_end_to_end", "End to end",
+        "end_to_end",
+        "bench.bench_end_to_end",
+        "End to end",
         "Wall time of `flowers-tfx run` on the default data set (fresh work directory) with its per-component "
         "breakdown, against a plain Keras script training the same model for the same epochs on the same "
         "shards and saving a SavedModel. Target: at most 2x; goal 1.3x.",
     ),
     Entry(
-        "storage", "bench.bench_storage", "Storage",
+        "storage",
+        "bench.bench_storage",
+        "Storage",
         "Bytes of everything the end-to-end run wrote (artifacts, metadata, pushed model, run report) "
         "against the raw shards it read. Target: at most 2x.",
     ),
     Entry(
-        "data", "bench.bench_data", "Conversion",
+        "data",
+        "bench.bench_data",
+        "Conversion",
         "Images per second of `data convert` (Apache Beam) against a single-process loop doing the same "
         "work; and of `data synth`.",
     ),
     Entry(
-        "accuracy", "bench.bench_accuracy", "Time to accuracy",
+        "accuracy",
+        "bench.bench_accuracy",
+        "Time to accuracy",
         "Held-out accuracy (shards 10-11 of the real photos, through the serving signature on JPEG bytes) and "
         "wall time of a whole pipeline run training mobilenetv2 on shards 00-09, against the same recipe in a "
         "plain Keras notebook. Goal: at least 0.92 within 10 minutes on 2 cores.",
     ),
     Entry(
-        "scale", "bench.bench_scale", "Scale",
+        "scale",
+        "bench.bench_scale",
+        "Scale",
         "Wall time per 1,000 photos of `flowers-tfx run` and of each component on 1,000, 4,000 and 16,000 "
         "synthetic 64x64 photos (2 epochs), against the same figure at 1,000 photos: the ratio is the growth "
         "of the cost per photo (1.0: linear). Peak memory of the largest process.",
     ),
     Entry(
-        "serving", "bench.bench_serving", "Serving",
+        "serving",
+        "bench.bench_serving",
+        "Serving",
         "Latency and throughput of the exported model's serving signature on JPEG bytes, against the bare "
         "Keras model on images preprocessed beforehand (`bench/bench_serving.py`).",
         optional=True,
@@ -150,7 +166,9 @@ def normalise(row: dict, entry: str) -> dict:
         return {"entry": entry, **row}
     numbers = [k for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
     candidates = [
-        k for suffix in ("_per_s", "_ms", "seconds") for k in numbers
+        k
+        for suffix in ("_per_s", "_ms", "seconds")
+        for k in numbers
         if k.endswith(suffix) and not k.startswith("baseline_")
     ]
     with_baseline = [k for k in candidates if row.get(f"baseline_{k}") is not None]
@@ -239,7 +257,9 @@ def format_console(rows: list[dict]) -> str:
     widths = [max(len(line[i]) for line in lines) for i in range(len(HEADERS))]
     text = []
     for index, line in enumerate(lines):
-        text.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))))
+        text.append(
+            "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=False)))
+        )
         note = rows[index - 1].get("note") if index else ""
         if note:
             text.append(" " * 4 + note)
@@ -266,7 +286,9 @@ def machine() -> dict:
         kilobytes = int(next(line for line in meminfo.splitlines() if line.startswith("MemTotal")).split()[1])
         info["memory_gb"] = round(kilobytes / 1024 / 1024, 1)
         cpuinfo = Path("/proc/cpuinfo").read_text()
-        info["cpu"] = next(line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name"))
+        info["cpu"] = next(
+            line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
     for package in ("tensorflow", "tfx", "tensorflow-transform", "apache-beam"):
@@ -356,8 +378,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     parser.add_argument("--only", default="", help=f"comma-separated entries: {', '.join(BY_NAME)}")
-    parser.add_argument("--write", action=argparse.BooleanOptionalAction, default=None,
-                        help="rewrite BENCHMARKS.md (default: yes, except with --quick)")
+    parser.add_argument(
+        "--write",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="rewrite BENCHMARKS.md (default: yes, except with --quick)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -85,13 +85,22 @@ def plain_side(settings: dict) -> dict:
         return images, tf.one_hot(labels, classes)
 
     train = plain_keras.make_dataset(
-        files, size, batch, training=True, augment_images=bool(settings["augment"]), seed=int(settings["seed"]),
+        files,
+        size,
+        batch,
+        training=True,
+        augment_images=bool(settings["augment"]),
+        seed=int(settings["seed"]),
         split=train_split,
     ).map(one_hot)
     validation = plain_keras.make_dataset(files, size, batch, training=False, split=eval_split).map(one_hot)
     # Pixels in [0, 1]: mean 0 and deviation 1 make the input layer map them to [-1, 1].
     model = models.build_model(
-        MODEL, size, classes, dropout=settings["dropout"], weights=settings["weights"],
+        MODEL,
+        size,
+        classes,
+        dropout=settings["dropout"],
+        weights=settings["weights"],
         pixel_stats=(np.zeros(3), np.ones(3)),
     )
 
@@ -111,8 +120,12 @@ def plain_side(settings: dict) -> dict:
         models.unfreeze_base(model, int(settings["fine_tune_layers"]))
         compile_at(settings["fine_tune_learning_rate"])
         model.fit(
-            train, steps_per_epoch=steps, initial_epoch=epochs, epochs=epochs + fine_tune_epochs,
-            validation_data=validation, verbose=0,
+            train,
+            steps_per_epoch=steps,
+            initial_epoch=epochs,
+            epochs=epochs + fine_tune_epochs,
+            validation_data=validation,
+            verbose=0,
         )
     seconds = time.perf_counter() - started
     right = total = 0
@@ -132,8 +145,11 @@ def run(quick: bool, overrides: dict | None = None) -> list[dict]:
     from bench import bench_models
 
     if not bench_models.FLOWERS.is_dir() or not bench_models.MOBILENET_WEIGHTS.is_file():
-        print(f"skipped: real photos ({bench_models.FLOWERS}) and MobileNetV2 weights "
-              f"({bench_models.MOBILENET_WEIGHTS}) are both needed for accuracy", file=sys.stderr)
+        print(
+            f"skipped: real photos ({bench_models.FLOWERS}) and MobileNetV2 weights "
+            f"({bench_models.MOBILENET_WEIGHTS}) are both needed for accuracy",
+            file=sys.stderr,
+        )
         return []
     overrides = {**(QUICK_SETTINGS if quick else {}), **(overrides or {})}
     settings = resolved_settings(overrides)
@@ -151,8 +167,13 @@ def run(quick: bool, overrides: dict | None = None) -> list[dict]:
     )
     met = pipeline["held_out_accuracy"] >= GOAL_ACCURACY and pipeline["seconds"] <= GOAL_SECONDS
     accuracy_row = common.row(
-        ENTRY, f"{MODEL} held-out accuracy", pipeline["held_out_accuracy"], "",
-        plain["held_out_accuracy"], peak_mb=pipeline_peak, baseline_peak_mb=plain_peak,
+        ENTRY,
+        f"{MODEL} held-out accuracy",
+        pipeline["held_out_accuracy"],
+        "",
+        plain["held_out_accuracy"],
+        peak_mb=pipeline_peak,
+        baseline_peak_mb=plain_peak,
         note=(
             f"{recipe}; on {pipeline['held_out_images']} held-out photos (shards 10-11), pipeline through its "
             f"serving signature on JPEG bytes; goal >= {GOAL_ACCURACY} within {GOAL_SECONDS} s: "
@@ -161,7 +182,12 @@ def run(quick: bool, overrides: dict | None = None) -> list[dict]:
     )
     accuracy_row["met"] = met
     time_row = common.row(
-        ENTRY, f"{MODEL} wall time", pipeline["seconds"], "s", plain["seconds"], higher_is_better=False,
+        ENTRY,
+        f"{MODEL} wall time",
+        pipeline["seconds"],
+        "s",
+        plain["seconds"],
+        higher_is_better=False,
         note=(
             f"pipeline: the whole run (Trainer {pipeline['trainer_seconds']} s); plain: data, model, both fits "
             f"(frozen {plain['frozen_seconds']} s), imports not counted"

@@ -111,8 +111,8 @@ def _convert_rows(label: str, source: Path, work: Path, multi_process: bool) -> 
 
 def run(quick: bool) -> list[dict]:
     """Time synth and convert; ``quick`` uses fewer images and skips the multi-process runs."""
-    import tensorflow as tf  # noqa: F401  (imported up front so no timing includes it)
     import apache_beam  # noqa: F401
+    import tensorflow as tf  # noqa: F401  (imported up front so no timing includes it)
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_data_") as temp:
@@ -136,7 +136,9 @@ def format_rows(rows: list[dict]) -> str:
     cells = [headers] + [tuple("-" if row[key] is None else str(row[key]) for key in keys) for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(headers))]
     return "\n".join(
-        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths, strict=False))
+        )
         for line in cells
     )
 

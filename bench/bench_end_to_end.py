@@ -62,8 +62,8 @@ def prepare(work_dir: Path, quick: bool):
     """The default data set in ``work_dir`` (generated once): the run's
     overrides and configuration, the glob of the shards and the seconds
     generating them took."""
-    from pipeline.data import source as data_source
     from pipeline.config import load_config
+    from pipeline.data import source as data_source
 
     overrides = {"run.work_dir": str(work_dir), **(QUICK_SETTINGS if quick else {})}
     config = load_config(overrides=overrides, environ={})
@@ -104,12 +104,32 @@ def run_pipeline(overrides: dict) -> PipelineRun:
 def run_plain(data: str, settings: dict, eval_fraction: float, out_dir: str) -> tuple[common.CommandResult, dict]:
     """The plain Keras script: how it ran, and the timings it printed."""
     args = [
-        sys.executable, "-m", "bench.plain_keras", "--data", data, "--out", out_dir,
-        "--model", settings["name"], "--image-size", str(settings["image_size"]),
-        "--batch-size", str(settings["batch_size"]), "--epochs", str(settings["epochs"]),
-        "--learning-rate", str(settings["learning_rate"]), "--dropout", str(settings["dropout"]),
-        "--weights", str(settings["weights"]), "--seed", str(settings["seed"]),
-        "--eval-fraction", str(eval_fraction), "--augment" if settings["augment"] else "--no-augment",
+        sys.executable,
+        "-m",
+        "bench.plain_keras",
+        "--data",
+        data,
+        "--out",
+        out_dir,
+        "--model",
+        settings["name"],
+        "--image-size",
+        str(settings["image_size"]),
+        "--batch-size",
+        str(settings["batch_size"]),
+        "--epochs",
+        str(settings["epochs"]),
+        "--learning-rate",
+        str(settings["learning_rate"]),
+        "--dropout",
+        str(settings["dropout"]),
+        "--weights",
+        str(settings["weights"]),
+        "--seed",
+        str(settings["seed"]),
+        "--eval-fraction",
+        str(eval_fraction),
+        "--augment" if settings["augment"] else "--no-augment",
     ]
     project = str(Path(__file__).resolve().parents[1])
     command = common.run_command(args, env=clean_environment(), cwd=project)
@@ -168,9 +188,16 @@ def run(quick: bool) -> list[dict]:
         pipeline = min(pipelines, key=lambda result: result.command.seconds)
         rows = [
             common.row(
-                ENTRY, "flowers-tfx run, wall time", pipeline.command.seconds, "s", plain.seconds,
-                higher_is_better=False, target=TARGET, goal=GOAL,
-                peak_mb=pipeline.command.peak_mb, baseline_peak_mb=plain.peak_mb,
+                ENTRY,
+                "flowers-tfx run, wall time",
+                pipeline.command.seconds,
+                "s",
+                plain.seconds,
+                higher_is_better=False,
+                target=TARGET,
+                goal=GOAL,
+                peak_mb=pipeline.command.peak_mb,
+                baseline_peak_mb=plain.peak_mb,
                 note=(
                     f"{settings['name']} {settings['image_size']}x{settings['image_size']}, "
                     f"{settings['epochs']} epochs, batch {settings['batch_size']}; best of {repeats}; CPU time "
@@ -180,10 +207,15 @@ def run(quick: bool) -> list[dict]:
             )
         ]
         rows += breakdown(pipeline, plain, timings)
-        rows.append(common.row(
-            ENTRY, "(not timed) generating the synthetic data", generate_seconds, "s",
-            note="once per work directory, before both runs",
-        ))
+        rows.append(
+            common.row(
+                ENTRY,
+                "(not timed) generating the synthetic data",
+                generate_seconds,
+                "s",
+                note="once per work directory, before both runs",
+            )
+        )
         rows += bench_storage.measure(pipeline.work_dir, data)
     return rows
 

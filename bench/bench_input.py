@@ -77,13 +77,21 @@ def time_plain(shards: list[str], size: int, batch: int, training: bool, epochs:
 
     return _read(
         lambda: plain_keras.make_dataset(shards, size, batch, training, augment_images=training),
-        training, epochs, steps,
+        training,
+        epochs,
+        steps,
     )
 
 
 def time_trainer(
-    files: list[str], transform_dir: str, batch: int, training: bool, epochs: int, steps: int,
-    examples: int, cache: bool = True,
+    files: list[str],
+    transform_dir: str,
+    batch: int,
+    training: bool,
+    epochs: int,
+    steps: int,
+    examples: int,
+    cache: bool = True,
 ):
     """The Trainer's pipeline over ExampleGen's records; the transform graph is
     loaded once per process, as run_fn loads it once. ``examples`` is given,
@@ -98,10 +106,17 @@ def time_trainer(
     output = _transform_outputs[transform_dir]
     return _read(
         lambda: input_pipeline.make_dataset(
-            files, output, batch, training=training, augment_images=training, examples=examples,
+            files,
+            output,
+            batch,
+            training=training,
+            augment_images=training,
+            examples=examples,
             cache_budget_bytes=input_pipeline.CACHE_BUDGET_BYTES if cache else 0,
         ),
-        training, epochs, steps,
+        training,
+        epochs,
+        steps,
     )
 
 
@@ -115,7 +130,7 @@ def compare(plain, pipeline, args_plain, args_pipeline, passes: int) -> tuple[fl
             pipeline.call(time_trainer, *args_pipeline, True),
             pipeline.call(time_trainer, *args_pipeline, False),
         )
-        best = [max(old, images / seconds) for old, (images, seconds) in zip(best, runs)]
+        best = [max(old, images / seconds) for old, (images, seconds) in zip(best, runs, strict=True)]
     return tuple(best)
 
 
@@ -144,22 +159,30 @@ def stage_rates(shards: list[str], files: list[str], transform_dir: str, size: i
 
     from bench import plain_keras
     from components.records import features
-    from components.transform import preprocessing
     from components.trainer import input_pipeline
+    from components.transform import preprocessing
 
     autotune = tf.data.AUTOTUNE
     raw_read = lambda: tf.data.TFRecordDataset(shards, num_parallel_reads=autotune).batch(batch)  # noqa: E731
     gzip_read = lambda: input_pipeline.read_records(  # noqa: E731
-        tf.data.Dataset.from_tensor_slices(files), len(files)).batch(batch)
+        tf.data.Dataset.from_tensor_slices(files), len(files)
+    ).batch(batch)
     raw_records = tf.data.TFRecordDataset(shards, num_parallel_reads=autotune).cache()
     records = gzip_read().unbatch().cache()
     for _ in raw_records:  # fill both caches, untimed
         pass
     for _ in records:
         pass
-    encoded = records.batch(256).map(
-        lambda serialized: tf.reshape(tf.io.parse_example(serialized, input_pipeline._RAW_SPEC)[features.IMAGE], [-1])
-    ).unbatch().cache()
+    encoded = (
+        records.batch(256)
+        .map(
+            lambda serialized: tf.reshape(
+                tf.io.parse_example(serialized, input_pipeline._RAW_SPEC)[features.IMAGE], [-1]
+            )
+        )
+        .unbatch()
+        .cache()
+    )
     for _ in encoded:
         pass
     layer = tft.TFTransformOutput(transform_dir).transform_features_layer()
@@ -170,30 +193,48 @@ def stage_rates(shards: list[str], files: list[str], transform_dir: str, size: i
     return {
         "raw_read": _best_rate(raw_read),
         "gzip_read": _best_rate(gzip_read),
-        "plain_decode": _best_rate(lambda: raw_records.map(
-            lambda record: plain_keras.read_example(record, size), num_parallel_calls=autotune).batch(batch)),
+        "plain_decode": _best_rate(
+            lambda: raw_records.map(
+                lambda record: plain_keras.read_example(record, size), num_parallel_calls=autotune
+            ).batch(batch)
+        ),
         "plain_decode_resize": _best_rate(per_photo(lambda one: plain_keras.decode_and_resize(one, size))),
         "decode_image": _best_rate(per_photo(lambda one: preprocessing.decode_image(one, size))),
-        "batched_transform": _best_rate(lambda: records.batch(batch).map(
-            lambda serialized: layer(tf.io.parse_example(serialized, input_pipeline._RAW_SPEC))[features.IMAGE],
-            num_parallel_calls=autotune)),
+        "batched_transform": _best_rate(
+            lambda: records.batch(batch).map(
+                lambda serialized: layer(tf.io.parse_example(serialized, input_pipeline._RAW_SPEC))[features.IMAGE],
+                num_parallel_calls=autotune,
+            )
+        ),
     }
 
 
 def stage_rows(rates: dict) -> list[dict]:
     """The stages as rows, each against its counterpart in the plain pipeline."""
+
     def row(name, key, baseline_key, note):
         return common.row(ENTRY, f"stage alone: {name}", rates[key], "images/s", rates[baseline_key], note=note)
 
     return [
-        row("reading ExampleGen's GZIP records", "gzip_read", "raw_read",
-            "baseline: reading the raw shards; TFX's ExampleGen writes only GZIP TFRecords (or Parquet)"),
-        row("decode_image on each photo, from memory", "decode_image", "plain_decode_resize",
+        row(
+            "reading ExampleGen's GZIP records",
+            "gzip_read",
+            "raw_read",
+            "baseline: reading the raw shards; TFX's ExampleGen writes only GZIP TFRecords (or Parquet)",
+        ),
+        row(
+            "decode_image on each photo, from memory",
+            "decode_image",
+            "plain_decode_resize",
             "header check for the pixel budget, scaled JPEG decode, centre crop, resize; baseline: decode_jpeg "
-            "and resize only"),
-        row("the Trainer's batched transform (parse, transform layer), from memory", "batched_transform",
+            "and resize only",
+        ),
+        row(
+            "the Trainer's batched transform (parse, transform layer), from memory",
+            "batched_transform",
             "plain_decode",
-            "baseline: the plain pipeline's parse, decode and resize of each record, from memory"),
+            "baseline: the plain pipeline's parse, decode and resize of each record, from memory",
+        ),
     ]
 
 
@@ -215,21 +256,34 @@ def run(quick: bool) -> list[dict]:
             steps = examples // batch
             for name, training, epochs in MODES:
                 baseline, figure, uncached = compare(
-                    plain, pipeline,
+                    plain,
+                    pipeline,
                     (shards, size, batch, training, epochs, steps),
                     (files, transform_dir, batch, training, epochs, steps, examples),
                     passes,
                 )
-                rows.append(common.row(ENTRY, f"Trainer tf.data pipeline, {name}", figure, "images/s", baseline,
-                                       target=TARGET))
-                rows.append(common.row(ENTRY, f"the same without its in-memory cache, {name}", uncached,
-                                       "images/s", baseline, target=TARGET))
+                rows.append(
+                    common.row(ENTRY, f"Trainer tf.data pipeline, {name}", figure, "images/s", baseline, target=TARGET)
+                )
+                rows.append(
+                    common.row(
+                        ENTRY,
+                        f"the same without its in-memory cache, {name}",
+                        uncached,
+                        "images/s",
+                        baseline,
+                        target=TARGET,
+                    )
+                )
             # Where the first pass's time goes, stage by stage.
             rates = stages.call(stage_rates, shards, files, transform_dir, size, batch)
         plain_peak, pipeline_peak = plain.peak_mb(), pipeline.peak_mb()
     for entry_row in rows:
-        entry_row.update(peak_mb=pipeline_peak, baseline_peak_mb=plain_peak,
-                         note=f"{source}; {size}x{size}, batch {batch}; best of {passes} runs, set-up included")
+        entry_row.update(
+            peak_mb=pipeline_peak,
+            baseline_peak_mb=plain_peak,
+            note=f"{source}; {size}x{size}, batch {batch}; best of {passes} runs, set-up included",
+        )
     return rows + stage_rows(rates)
 
 

@@ -89,8 +89,11 @@ def train_one(name: str, work_dir: Path, settings: dict) -> dict:
         "target": TARGETS.get(name),
         "meets_target": None if name not in TARGETS else accuracy >= TARGETS[name],
         "epochs": len(history.get("epochs", {}).get("loss", [])),
-        "settings": {k: v for k, v in (history.get("settings") or {}).items() if k in
-                     ("image_size", "batch_size", "optimizer", "learning_rate", "lr_schedule", "fine_tune_epochs")},
+        "settings": {
+            k: v
+            for k, v in (history.get("settings") or {}).items()
+            if k in ("image_size", "batch_size", "optimizer", "learning_rate", "lr_schedule", "fine_tune_epochs")
+        },
         "seconds": round(seconds, 1),
         "trainer_seconds": timings.get("Trainer"),
     }

@@ -74,12 +74,19 @@ def rows_for(runs: dict) -> list[dict]:
     rows = []
     for photos in sizes:
         run = runs[photos]
-        rows.append(common.row(
-            ENTRY, f"whole run, {photos:,} photos: s per 1,000 photos",
-            per_thousand(run.command.seconds, photos), "s", per_thousand(runs[smallest].command.seconds, smallest),
-            higher_is_better=False, peak_mb=run.command.peak_mb, baseline_peak_mb=runs[smallest].command.peak_mb,
-            note=f"{run.command.seconds:.0f} s wall, {run.command.cpu_seconds:.0f} s CPU",
-        ))
+        rows.append(
+            common.row(
+                ENTRY,
+                f"whole run, {photos:,} photos: s per 1,000 photos",
+                per_thousand(run.command.seconds, photos),
+                "s",
+                per_thousand(runs[smallest].command.seconds, smallest),
+                higher_is_better=False,
+                peak_mb=run.command.peak_mb,
+                baseline_peak_mb=runs[smallest].command.peak_mb,
+                note=f"{run.command.seconds:.0f} s wall, {run.command.cpu_seconds:.0f} s CPU",
+            )
+        )
     base = {name: seconds for name, _, seconds in runs[smallest].components}
     notable = [name for name, _, seconds in runs[sizes[-1]].components if seconds >= NOTABLE_SECONDS]
     for name in notable:
@@ -87,11 +94,17 @@ def rows_for(runs: dict) -> list[dict]:
             seconds = {n: s for n, _, s in runs[photos].components}.get(name)
             if seconds is None:
                 continue
-            rows.append(common.row(
-                ENTRY, f"  {name}, {photos:,} photos: s per 1,000 photos", per_thousand(seconds, photos), "s",
-                per_thousand(base[name], smallest) if base.get(name) else None,
-                higher_is_better=False, note=f"{seconds:.1f} s",
-            ))
+            rows.append(
+                common.row(
+                    ENTRY,
+                    f"  {name}, {photos:,} photos: s per 1,000 photos",
+                    per_thousand(seconds, photos),
+                    "s",
+                    per_thousand(base[name], smallest) if base.get(name) else None,
+                    higher_is_better=False,
+                    note=f"{seconds:.1f} s",
+                )
+            )
     return rows
 
 

@@ -167,8 +167,10 @@ def measure(model_dir: Path, quick: bool) -> list[dict]:
     ratio = scaled_decode_ratio(IMAGE_SIZE, int(batch_images.shape[1]))
     decode_only = libjpeg_decode(ratio)
     batch_decode = time_calls(lambda: decode_only(batch_jpegs).numpy(), batch_calls, warmup=2)
-    median = {name: statistics.median(seconds) for name, seconds in
-              (("model", batch_model), ("signature", batch_signature), ("transform", batch_transform))}
+    median = {
+        name: statistics.median(seconds)
+        for name, seconds in (("model", batch_model), ("signature", batch_signature), ("transform", batch_transform))
+    }
     overhead = median["signature"] - median["model"]
     return [
         _row("1 image: Keras model on preprocessed input (baseline)", 1, single_model),
@@ -177,16 +179,34 @@ def measure(model_dir: Path, quick: bool) -> list[dict]:
         _with_goal(_row(f"batch of {BATCH}: serving_default on JPEG bytes", BATCH, batch_signature, batch_model)),
         # What the signature adds, split: the transform layer's own time, and the
         # rest (signature - model - transform layer; the ops around them).
-        {**_row(f"batch of {BATCH}: the transform layer alone on JPEG bytes (the decoding the baseline skips)",
-                BATCH, batch_transform),
-         "share_of_overhead": round(median["transform"] / overhead, 2) if overhead > 0 else None,
-         "rest_ms": round((overhead - median["transform"]) * 1000, 2)},
-        _row(f"batch of {BATCH}: libjpeg's decode alone, at the transform's scale 1/{ratio} (no crop, resize or "
-             "standardization)", BATCH, batch_decode),
-        _row(f"batch of {BATCH}: plain TensorFlow on JPEG bytes (decode_jpeg, resize, model; baseline)",
-             BATCH, batch_plain),
-        _with_goal(_row(f"batch of {BATCH}: serving_default on JPEG bytes, against the plain TensorFlow way",
-                        BATCH, batch_signature, batch_plain)),
+        {
+            **_row(
+                f"batch of {BATCH}: the transform layer alone on JPEG bytes (the decoding the baseline skips)",
+                BATCH,
+                batch_transform,
+            ),
+            "share_of_overhead": round(median["transform"] / overhead, 2) if overhead > 0 else None,
+            "rest_ms": round((overhead - median["transform"]) * 1000, 2),
+        },
+        _row(
+            f"batch of {BATCH}: libjpeg's decode alone, at the transform's scale 1/{ratio} (no crop, resize or "
+            "standardization)",
+            BATCH,
+            batch_decode,
+        ),
+        _row(
+            f"batch of {BATCH}: plain TensorFlow on JPEG bytes (decode_jpeg, resize, model; baseline)",
+            BATCH,
+            batch_plain,
+        ),
+        _with_goal(
+            _row(
+                f"batch of {BATCH}: serving_default on JPEG bytes, against the plain TensorFlow way",
+                BATCH,
+                batch_signature,
+                batch_plain,
+            )
+        ),
     ]
 
 
@@ -207,8 +227,12 @@ def libjpeg_decode(ratio: int):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def decode(encoded):
-        return tf.map_fn(lambda one: tf.shape(tf.io.decode_jpeg(one, channels=3, ratio=ratio)), encoded,
-                         fn_output_signature=tf.TensorSpec([3], tf.int32), parallel_iterations=8)
+        return tf.map_fn(
+            lambda one: tf.shape(tf.io.decode_jpeg(one, channels=3, ratio=ratio)),
+            encoded,
+            fn_output_signature=tf.TensorSpec([3], tf.int32),
+            parallel_iterations=8,
+        )
 
     return decode
 
@@ -223,8 +247,12 @@ def plain_jpeg_model(model, image_size: int):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def classify(encoded):
-        images = tf.map_fn(lambda one: plain_keras.decode_and_resize(one, image_size), encoded, fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32),
-                           parallel_iterations=8)
+        images = tf.map_fn(
+            lambda one: plain_keras.decode_and_resize(one, image_size),
+            encoded,
+            fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32),
+            parallel_iterations=8,
+        )
         return model((images - 0.5) / 0.25, training=False)
 
     return classify
@@ -253,7 +281,7 @@ def format_rows(rows: list[dict]) -> str:
     cells = [headers] + [tuple(cell(row, key) for key in keys) for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(headers))]
     return "\n".join(
-        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths)))
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=False)))
         for line in cells
     )
 
@@ -262,7 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smaller model run and fewer timed calls")
     parser.add_argument(
-        "--model", metavar="DIR", type=Path,
+        "--model",
+        metavar="DIR",
+        type=Path,
         help="a model version or serving directory to time, instead of training one",
     )
     args = parser.parse_args(argv)

@@ -52,8 +52,14 @@ def measure(work_dir: Path, shards_glob: str) -> list[dict]:
     sizes = {name: size_of(path) for name, path in parts.items() if path.exists()}
     rows = [
         common.row(
-            ENTRY, "all a run writes (pipeline/, metadata, serving/, runs/)", sum(sizes.values()) / MB, "MB",
-            raw / MB, higher_is_better=False, target=TARGET, note="baseline: the raw shards",
+            ENTRY,
+            "all a run writes (pipeline/, metadata, serving/, runs/)",
+            sum(sizes.values()) / MB,
+            "MB",
+            raw / MB,
+            higher_is_better=False,
+            target=TARGET,
+            note="baseline: the raw shards",
         )
     ]
     for name, size in sorted(sizes.items(), key=lambda item: -item[1]):

@@ -102,10 +102,14 @@ def time_trainer_epochs(
 
         def on_epoch_end(self, epoch, logs=None):
             now = time.perf_counter()
-            self.epochs.append({
-                "epoch": epoch + 1, "steps": self.params.get("steps"),
-                "train_seconds": self._trained - self._started, "epoch_seconds": now - self._started,
-            })
+            self.epochs.append(
+                {
+                    "epoch": epoch + 1,
+                    "steps": self.params.get("steps"),
+                    "train_seconds": self._trained - self._started,
+                    "epoch_seconds": now - self._started,
+                }
+            )
 
     timers: list[EpochTimer] = []
     original = trainer.callbacks  # run_fn makes each fit's callbacks with it
@@ -177,8 +181,12 @@ class Case:
         if settings["name"] == "mobilenetv2":
             # One frozen epoch (the head, on cached features), then fine-tuning:
             # its first epoch traces, the later ones are timed.
-            settings.update(epochs=1, fine_tune_epochs=1 + timed, fine_tune_layers=0,
-                            weights=str(MOBILENET_WEIGHTS) if MOBILENET_WEIGHTS.is_file() else "none")
+            settings.update(
+                epochs=1,
+                fine_tune_epochs=1 + timed,
+                fine_tune_layers=0,
+                weights=str(MOBILENET_WEIGHTS) if MOBILENET_WEIGHTS.is_file() else "none",
+            )
         else:
             settings.update(epochs=1 + timed)
         return settings
@@ -187,8 +195,9 @@ class Case:
 CASES = [
     Case("convnet", {}, False, train_shards=2, xla_records=None, timed_epochs=2),
     Case("squeezenet", {"model.name": "squeezenet"}, False, train_shards=1, xla_records=64, timed_epochs=1),
-    Case("mobilenetv2 fine-tuning", {"model.name": "mobilenetv2"}, True, train_shards=1, xla_records=64,
-         timed_epochs=1),
+    Case(
+        "mobilenetv2 fine-tuning", {"model.name": "mobilenetv2"}, True, train_shards=1, xla_records=64, timed_epochs=1
+    ),
 ]
 # A quick run: the 192 px models with their defaults only, on this many records.
 QUICK_RECORDS = 64
@@ -207,8 +216,12 @@ def run(quick: bool) -> list[dict]:
     size, batch, epochs = int(settings["image_size"]), int(settings["batch_size"]), int(settings["epochs"])
     train_count = 1 if quick else 4
     # The workers start first, while this process is small (see common.Worker).
-    with common.Worker() as plain_side, common.Worker() as trainer_side, \
-            common.Worker() as defaults_side, common.Worker() as threads_side:
+    with (
+        common.Worker() as plain_side,
+        common.Worker() as trainer_side,
+        common.Worker() as defaults_side,
+        common.Worker() as threads_side,
+    ):
         threads_side.call(configure_threads, THREADS["intra"], THREADS["inter"])
         with tempfile.TemporaryDirectory(prefix="bench_training_") as temp:
             work = Path(temp)
@@ -223,28 +236,48 @@ def run(quick: bool) -> list[dict]:
             )
             plain_peak, trainer_peak = plain_side.peak_mb(), trainer_side.peak_mb()
             machine_rows = how_close_to_the_machine(
-                quick, work, train_files, first_records(eval_files[0], EVAL_RECORDS, work / "eval_subset.gz"),
-                {size: transform_dir}, defaults_side, threads_side, source,
+                quick,
+                work,
+                train_files,
+                first_records(eval_files[0], EVAL_RECORDS, work / "eval_subset.gz"),
+                {size: transform_dir},
+                defaults_side,
+                threads_side,
+                source,
             )
     # The same steps on both sides: a whole number of batches of the same records.
     images = plain["images_trained"]
     return [
         common.row(
-            ENTRY, f"Trainer run_fn ({settings['name']}, {epochs} epochs)", images / seconds, "images/s",
-            images / plain["seconds"], target=TARGET, peak_mb=trainer_peak, baseline_peak_mb=plain_peak,
+            ENTRY,
+            f"Trainer run_fn ({settings['name']}, {epochs} epochs)",
+            images / seconds,
+            "images/s",
+            images / plain["seconds"],
+            target=TARGET,
+            peak_mb=trainer_peak,
+            baseline_peak_mb=plain_peak,
             note=(
                 f"{source}: {plain['train_examples']} to train, {plain['eval_examples']} to validate; "
                 f"{size}x{size}, batch {batch}; run_fn {seconds:.1f} s, plain {plain['seconds']:.1f} s "
                 f"(fit {plain['fit_seconds']:.1f} s, save {plain['save_seconds']:.1f} s)"
             ),
-            images=images, seconds=round(seconds, 2), baseline_seconds=plain["seconds"],
+            images=images,
+            seconds=round(seconds, 2),
+            baseline_seconds=plain["seconds"],
         )
     ] + machine_rows
 
 
 def how_close_to_the_machine(
-    quick: bool, work: Path, train_files: list[str], eval_files: list[str], transform_dirs: dict,
-    defaults_side: common.Worker, threads_side: common.Worker, source: str,
+    quick: bool,
+    work: Path,
+    train_files: list[str],
+    eval_files: list[str],
+    transform_dirs: dict,
+    defaults_side: common.Worker,
+    threads_side: common.Worker,
+    source: str,
 ) -> list[dict]:
     """The matmul peak, the FLOPs check and, per case, the achieved FLOP/s
     with the defaults, with XLA and with the other thread settings."""
@@ -262,14 +295,20 @@ def how_close_to_the_machine(
             transform_dirs[size] = common.write_transform_graph(shards, size, work / f"transform_{size}")
         counted = defaults_side.call(count_flops, settings["name"], size, case.unfreeze)
         threads = f"threads {THREADS['intra']}/{THREADS['inter']}"
-        variants = [("defaults", defaults_side, False, None), (threads, threads_side, False, None),
-                    ("XLA", defaults_side, True, case.xla_records)]
+        variants = [
+            ("defaults", defaults_side, False, None),
+            (threads, threads_side, False, None),
+            ("XLA", defaults_side, True, case.xla_records),
+        ]
         if quick and case.xla_records:  # a smoke test of the 192 px models
             variants = [("defaults", defaults_side, False, QUICK_RECORDS)]
         runs = {}
         for variant, side, jit, records in variants:
             if records:
-                files, data = first_records(shards[0], records, work / f"train_{records}.gz"), f"first {records} records"
+                files, data = (
+                    first_records(shards[0], records, work / f"train_{records}.gz"),
+                    f"first {records} records",
+                )
             else:
                 files, data = shards, f"{len(shards)} shard(s)"
             out = str(work / f"{case.label}-{variant}".replace(" ", "_").replace("/", "_"))
@@ -283,7 +322,10 @@ def how_close_to_the_machine(
 
     rows = [
         common.row(
-            ENTRY, f"peak: float32 matmul {MATMUL}x{MATMUL}", peak["gflops"], "GFLOP/s",
+            ENTRY,
+            f"peak: float32 matmul {MATMUL}x{MATMUL}",
+            peak["gflops"],
+            "GFLOP/s",
             note=(
                 f"best of {repeats} products (2 n^3 FLOPs each), timed before and after the cases: "
                 + ", ".join(f"{p['gflops']:.1f} (median {p['median_gflops']:.1f})" for p in peaks)
@@ -291,7 +333,10 @@ def how_close_to_the_machine(
             ),
         ),
         common.row(
-            ENTRY, "FLOPs count check: MobileNetV2 224 px forward", check["counted"] / 1e9, "GFLOPs",
+            ENTRY,
+            "FLOPs count check: MobileNetV2 224 px forward",
+            check["counted"] / 1e9,
+            "GFLOPs",
             check["published"] / 1e9,
             note="registered FLOPs of Keras' MobileNetV2 1.0 (with its top) against the published 300 M multiply-adds",
         ),
@@ -302,15 +347,25 @@ def how_close_to_the_machine(
         for variant, result in runs.items():
             name = f"{case.label} {settings['image_size']} px, {variant}"
             if "error" in result:
-                rows.append(common.row(ENTRY, f"achieved FLOP/s: {name}", None, "GFLOP/s", peak["gflops"],
-                                       note=f"failed: {result['error']}"))
+                rows.append(
+                    common.row(
+                        ENTRY,
+                        f"achieved FLOP/s: {name}",
+                        None,
+                        "GFLOP/s",
+                        peak["gflops"],
+                        note=f"failed: {result['error']}",
+                    )
+                )
                 continue
             steady = result["fits"][-1][1:]  # the last fit, without its first epoch
             images = sum(epoch["steps"] * int(settings["batch_size"]) for epoch in steady)
             train_seconds = sum(epoch["train_seconds"] for epoch in steady)
             rate = images / train_seconds
             default_rate = rate if variant == "defaults" else default_rate
-            versus = f"; {rate / default_rate:.2f}x the defaults' images/s" if default_rate and variant != "defaults" else ""
+            versus = (
+                f"; {rate / default_rate:.2f}x the defaults' images/s" if default_rate and variant != "defaults" else ""
+            )
             note = (
                 f"{per_image / 1e9:.3f} GFLOPs per training image (forward {counted['forward_flops'] / 1e9:.3f}, "
                 f"x{per_image / counted['forward_flops']:.2f}; {counted['trainable_weights']:,} trainable weights) "
@@ -321,10 +376,19 @@ def how_close_to_the_machine(
                 f"run_fn {result['seconds']:.0f} s; jit_compile {variant == 'XLA'}, threads "
                 + (f"intra {THREADS['intra']} inter {THREADS['inter']}" if variant.startswith("threads") else "default")
             )
-            rows.append(common.row(
-                ENTRY, f"achieved FLOP/s: {name}", per_image * rate / 1e9, "GFLOP/s", peak["gflops"], note=note,
-                images_per_s=round(rate, 2), flops_per_image=per_image, variant=variant,
-            ))
+            rows.append(
+                common.row(
+                    ENTRY,
+                    f"achieved FLOP/s: {name}",
+                    per_image * rate / 1e9,
+                    "GFLOP/s",
+                    peak["gflops"],
+                    note=note,
+                    images_per_s=round(rate, 2),
+                    flops_per_image=per_image,
+                    variant=variant,
+                )
+            )
     return rows
 
 

@@ -131,9 +131,7 @@ def run_command(args: list[str], env: dict | None = None, cwd: str | None = None
     memory is at least the caller's.
     """
     started = time.perf_counter()
-    process = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=cwd
-    )
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=cwd)
     lines = [(time.perf_counter() - started, line.rstrip("\n")) for line in process.stdout]
     process.stdout.close()
     # wait4 gives this child's own resource usage (its descendants included).

@@ -163,5 +163,10 @@ def matmul_peak(n: int = 4096, repeats: int = 5) -> dict:
         product(a, b).numpy()
         seconds.append(time.perf_counter() - started)
     best = min(seconds)
-    return {"n": n, "repeats": repeats, "best_seconds": best, "gflops": 2 * n**3 / best / 1e9,
-            "median_gflops": 2 * n**3 / float(np.median(seconds)) / 1e9}
+    return {
+        "n": n,
+        "repeats": repeats,
+        "best_seconds": best,
+        "gflops": 2 * n**3 / best / 1e9,
+        "median_gflops": 2 * n**3 / float(np.median(seconds)) / 1e9,
+    }

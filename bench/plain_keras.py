@@ -129,8 +129,13 @@ def train(
         eval_count = count(eval_files, eval_split)
     steps, validation_steps = train_count // batch, eval_count // batch
     train_data = make_dataset(
-        train_files, size, batch, training=True, augment_images=bool(settings["augment"]),
-        seed=int(settings["seed"]), split=train_split,
+        train_files,
+        size,
+        batch,
+        training=True,
+        augment_images=bool(settings["augment"]),
+        seed=int(settings["seed"]),
+        split=train_split,
     )
     eval_data = make_dataset(eval_files, size, batch, training=False, split=eval_split)
     model = models.build_model(settings["name"], size, 5, dropout=settings["dropout"], weights=settings["weights"])
@@ -141,8 +146,12 @@ def train(
     )
     fit_started = time.perf_counter()
     history = model.fit(
-        train_data, steps_per_epoch=steps, epochs=int(settings["epochs"]),
-        validation_data=eval_data, validation_steps=validation_steps, verbose=0,
+        train_data,
+        steps_per_epoch=steps,
+        epochs=int(settings["epochs"]),
+        validation_data=eval_data,
+        validation_steps=validation_steps,
+        verbose=0,
     ).history
     saved = time.perf_counter()
     if out_dir:
@@ -176,9 +185,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     settings = {
-        "name": args.model, "image_size": args.image_size, "batch_size": args.batch_size,
-        "epochs": args.epochs, "learning_rate": args.learning_rate, "dropout": args.dropout,
-        "augment": args.augment, "seed": args.seed, "weights": args.weights,
+        "name": args.model,
+        "image_size": args.image_size,
+        "batch_size": args.batch_size,
+        "epochs": args.epochs,
+        "learning_rate": args.learning_rate,
+        "dropout": args.dropout,
+        "augment": args.augment,
+        "seed": args.seed,
+        "weights": args.weights,
     }
     files = sorted(tf.io.gfile.glob(args.data))
     if not files:

@@ -22,8 +22,8 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pipeline.errors import FlowersError
 from components.trainer.choices import LR_SCHEDULES, MODEL_NAMES, OPTIMIZERS, PRECISIONS, STRATEGIES
+from pipeline.errors import FlowersError
 
 ENV_PREFIX = "FLOWERS_TFX__"
 
@@ -301,11 +301,7 @@ def _field_types(section: Any) -> dict[str, Any]:
 def valid_keys() -> list[str]:
     """Every ``section.key`` the configuration accepts."""
     config = Config()
-    return [
-        f"{name}.{key}"
-        for name, section in _sections(config).items()
-        for key in _field_types(section)
-    ]
+    return [f"{name}.{key}" for name, section in _sections(config).items() for key in _field_types(section)]
 
 
 AUTO = "auto"
@@ -323,9 +319,7 @@ def _convert(key: str, value: Any, kind: Any) -> Any:
     if origin is Literal:
         choices = typing.get_args(kind)
         if value not in choices:
-            raise ConfigError(
-                f"{key}: {value!r} is not a valid choice; choose one of: {', '.join(choices)}"
-            )
+            raise ConfigError(f"{key}: {value!r} is not a valid choice; choose one of: {', '.join(choices)}")
         return value
     if kind is bool:
         if isinstance(value, bool):
@@ -401,16 +395,12 @@ def set_value(config: Config, key: str, value: Any) -> None:
     section_name, _, field_name = key.partition(".")
     if section_name not in sections or not field_name:
         raise ConfigError(
-            f"unknown configuration key {key!r}; keys look like section.key, "
-            f"with sections: {', '.join(sections)}"
+            f"unknown configuration key {key!r}; keys look like section.key, with sections: {', '.join(sections)}"
         )
     section = sections[section_name]
     types = _field_types(section)
     if field_name not in types:
-        raise ConfigError(
-            f"unknown configuration key {key!r}; valid keys in [{section_name}]: "
-            f"{', '.join(types)}"
-        )
+        raise ConfigError(f"unknown configuration key {key!r}; valid keys in [{section_name}]: {', '.join(types)}")
     converted = _convert(key, value, types[field_name])
     _check_range(key, converted)
     setattr(section, field_name, converted)
@@ -421,8 +411,7 @@ def apply_mapping(config: Config, mapping: Mapping[str, Any], origin: str) -> No
     for section_name, values in mapping.items():
         if not isinstance(values, Mapping):
             raise ConfigError(
-                f"{origin}: {section_name!r} must be a section table such as "
-                f"[{section_name}], not a single value"
+                f"{origin}: {section_name!r} must be a section table such as [{section_name}], not a single value"
             )
         for field_name, value in values.items():
             try:
@@ -474,7 +463,7 @@ def environment_overrides(environ: Mapping[str, str]) -> dict[str, str]:
     overrides = {}
     for name, value in environ.items():
         if name.startswith(ENV_PREFIX):
-            key = name[len(ENV_PREFIX):].lower().replace("__", ".")
+            key = name[len(ENV_PREFIX) :].lower().replace("__", ".")
             overrides[key] = value
     return overrides
 

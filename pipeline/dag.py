@@ -23,6 +23,9 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from pipeline import lean_tfx  # noqa: F401  (first: it makes TFX's imports lean)
+
+# isort: split
+
 import tensorflow_model_analysis as tfma
 
 # TFX's modules one by one, not `from tfx import v1`: the v1 API also imports
@@ -32,10 +35,10 @@ import tensorflow_model_analysis as tfma
 # module, not from `tfx.components` (see lean_tfx.py).
 from tfx.components.evaluator.component import Evaluator
 from tfx.components.example_validator.component import ExampleValidator
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.components.statistics_gen.component import StatisticsGen
 from tfx.components.trainer.component import Trainer
 from tfx.components.transform.component import Transform
-from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
 from tfx.orchestration.pipeline import Pipeline
@@ -43,13 +46,16 @@ from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
 from tfx.types import Channel, standard_artifacts
 
 import schema
-from components.records import features
-from components.pusher.component import Pusher
-from components.trainer import signatures
 from components.anomalies_gate.component import AnomaliesGate
 from components.drift_gate.component import DriftGate
 from components.example_gen.component import ScreenedImportExampleGen
-from pipeline import direct_runner, vertex_specs
+from components.pusher.component import Pusher
+from components.records import features
+from components.trainer import signatures
+from pipeline import (
+    direct_runner,
+    vertex_specs,
+)
 from pipeline.config import Config, with_recipe
 
 PREPROCESSING_FN = "components.transform.preprocessing.preprocessing_fn"
@@ -81,9 +87,7 @@ def example_gen_configs(config: Config, location: DataLocation):
         )
         return input_config, None
     eval_buckets = max(1, round(HASH_BUCKETS * data.eval_fraction))
-    input_config = example_gen_pb2.Input(
-        splits=[example_gen_pb2.Input.Split(name="all", pattern=location.pattern)]
-    )
+    input_config = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="all", pattern=location.pattern)])
     output_config = example_gen_pb2.Output(
         split_config=example_gen_pb2.SplitConfig(
             splits=[
@@ -174,11 +178,14 @@ def make_trainer(config: Config, platform: Platform, **inputs) -> Trainer:
     custom_config = trainer_custom_config(config, platform)
     if platform == "vertex" and config.vertex.training:
         from tfx.v1.extensions import google_cloud_ai_platform as cloud  # Vertex only
-        custom_config.update({
-            cloud.ENABLE_VERTEX_KEY: True,
-            cloud.VERTEX_REGION_KEY: config.vertex.region,
-            cloud.TRAINING_ARGS_KEY: vertex_specs.training_job(config.vertex),
-        })
+
+        custom_config.update(
+            {
+                cloud.ENABLE_VERTEX_KEY: True,
+                cloud.VERTEX_REGION_KEY: config.vertex.region,
+                cloud.TRAINING_ARGS_KEY: vertex_specs.training_job(config.vertex),
+            }
+        )
         return cloud.Trainer(run_fn=RUN_FN, custom_config=custom_config, **inputs)
     return Trainer(run_fn=RUN_FN, custom_config=custom_config, **inputs)
 
@@ -245,9 +252,7 @@ def create_pipeline(
     # The curated schema of the raw examples (schema/).
     schema_gen = ImportSchemaGen(schema_file=schema_file)
     # Statistics of every split; with the schema, `class` is counted as a category (exact counts per class).
-    statistics_gen = StatisticsGen(
-        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"]
-    )
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"])
 
     # The last blessed model: the DriftGate's and the Evaluator's baseline.
     latest_blessed_model = Resolver(

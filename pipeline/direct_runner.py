@@ -17,8 +17,12 @@ import os
 DIRECT_RUNNERS = ("", "DirectRunner", "direct", "SwitchingDirectRunner", "BundleBasedDirectRunner")
 # The options with which TFX considers the workers' dependencies given.
 DEPENDENCY_OPTIONS = (
-    "--extra_package", "--extra_packages", "--setup_file", "--requirements_file",
-    "--sdk_container_image", "--worker_harness_container_image",
+    "--extra_package",
+    "--extra_packages",
+    "--setup_file",
+    "--requirements_file",
+    "--sdk_container_image",
+    "--worker_harness_container_image",
 )
 NOTHING_TO_INSTALL = f"--requirements_file={os.devnull}"
 

@@ -9,10 +9,11 @@ profile (``python -X importtime``, at load 4) gave them about 10 s of the
 43 s that importing the local runner took.
 
 Importing this module calls :func:`install`, which registers
-``tfx.components`` as the same package without running its ``__init__``: its submodules (``tfx.components.evaluator.component``)
-import as usual. The first time a name that only the ``__init__`` defines
-is asked for (``from tfx.components import Tuner``), the real ``__init__``
-runs, so nothing that relies on it breaks; it is only slower.
+``tfx.components`` as the same package without running its ``__init__``:
+its submodules (``tfx.components.evaluator.component``) import as usual.
+The first time a name that only the ``__init__`` defines is asked for
+(``from tfx.components import Tuner``), the real ``__init__`` runs, so
+nothing that relies on it breaks; it is only slower.
 """
 
 from __future__ import annotations

@@ -73,8 +73,7 @@ def validate(config: Config) -> None:
     require_cloud_settings(vertex)
     if not vertex.image:
         raise ConfigError(
-            "vertex.image is required: the container image with this project "
-            "(see 'Container image' in the README)"
+            "vertex.image is required: the container image with this project (see 'Container image' in the README)"
         )
     if not PIPELINE_NAME_PATTERN.fullmatch(config.run.pipeline_name):
         raise ConfigError(
@@ -156,11 +155,13 @@ def worker_pool_specs(vertex: VertexConfig) -> list[dict]:
     # TFX sets the containers' command (its run_executor) itself, in every pool.
     pools = [{"machine_spec": machine, "replica_count": 1, "container_spec": {"image_uri": image}}]
     if vertex.training_replicas > 1:
-        pools.append({
-            "machine_spec": dict(machine),
-            "replica_count": vertex.training_replicas - 1,
-            "container_spec": {"image_uri": image},
-        })
+        pools.append(
+            {
+                "machine_spec": dict(machine),
+                "replica_count": vertex.training_replicas - 1,
+                "container_spec": {"image_uri": image},
+            }
+        )
     return pools
 
 
@@ -235,5 +236,6 @@ def pinned_image(image: str, digest: str) -> str:
 
 def with_image_digest(config: Config, digest: str) -> Config:
     """The configuration with vertex.image named by ``digest``."""
-    return dataclasses.replace(config, vertex=dataclasses.replace(config.vertex,
-                                                                  image=pinned_image(config.vertex.image, digest)))
+    return dataclasses.replace(
+        config, vertex=dataclasses.replace(config.vertex, image=pinned_image(config.vertex.image, digest))
+    )

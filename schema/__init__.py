@@ -1,7 +1,8 @@
 """The data contract shared by every part of the pipeline.
 
 ``schema.pbtxt`` is the curated schema of the raw records (TFMD text
-format) that ImportSchemaGen loads and ExampleValidator enforces. ``LABELS`` is the single source of the class names and their order: the
+format) that ImportSchemaGen loads and ExampleValidator enforces.
+``LABELS`` is the single source of the class names and their order: the
 integer ``class`` of a record is an index into it. It is read from
 ``labels.txt`` next to this file so that non-Python tools can read it too.
 """

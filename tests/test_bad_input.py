@@ -80,8 +80,9 @@ def test_a_damaged_shard_is_reported_with_its_path(tmp_path):
 
     for path in (truncated, flipped):
         outputs = list(screening.ScreenShard().process((str(path), 0)))
-        damaged = [o.value for o in outputs
-                   if isinstance(o, __import__("apache_beam").pvalue.TaggedOutput) and o.tag == "bad"]
+        damaged = [
+            o.value for o in outputs if isinstance(o, __import__("apache_beam").pvalue.TaggedOutput) and o.tag == "bad"
+        ]
         assert damaged and damaged[-1]["file_damaged"] and damaged[-1]["shard"] == str(path)
         assert "file is truncated or corrupted after record" in damaged[-1]["reasons"][0]
 
@@ -132,8 +133,7 @@ def test_bad_records_within_the_allowed_fraction_are_quarantined(small_run, shar
     assert result.summary.screened == 153 and result.summary.quarantined == 3
     assert "Records screened: 153, 3 set aside in" in out
     quarantine = os.path.join(result.summary.examples_uri, screening.QUARANTINE_DIR)
-    reasons = [json.loads(line) for path in tf.io.gfile.glob(f"{quarantine}/*-reasons*.jsonl")
-               for line in open(path)]
+    reasons = [json.loads(line) for path in tf.io.gfile.glob(f"{quarantine}/*-reasons*.jsonl") for line in open(path)]
     assert sorted(r["index"] for r in reasons) == [0, 1, 2]
     kept = sum(1 for p in tf.io.gfile.glob(f"{quarantine}/*-records*.tfrecord") for _ in tf.data.TFRecordDataset(p))
     assert kept == 3

@@ -65,8 +65,11 @@ def test_a_file_that_is_not_utf8_is_refused(tmp_path, capsys):
 def test_every_saved_configuration_loads_back(tmp_path):
     config = load_config(
         overrides={
-            "model.learning_rate": "0.0003", "model.epochs": "7", "run.beam_args": "--direct_num_workers=2",
-            "data.source": "gs://b/span-{SPAN}/*.tfrec", "vertex.endpoint": 'a "quoted" name',
+            "model.learning_rate": "0.0003",
+            "model.epochs": "7",
+            "run.beam_args": "--direct_num_workers=2",
+            "data.source": "gs://b/span-{SPAN}/*.tfrec",
+            "vertex.endpoint": 'a "quoted" name',
         },
         environ={},
     )
@@ -99,7 +102,9 @@ def test_a_symlink_loop_in_the_data_folder_is_named(shards, tmp_path, capsys):
     (shards / "loop.tfrec").symlink_to(shards / "loop.tfrec")
     status = main(["run", "--data", str(shards), "--work-dir", str(tmp_path / "work")])
     assert status == 2
-    assert f"error: {shards / 'loop.tfrec'}: cannot read this shard (Too many levels of symbolic links)" in error_line(capsys)
+    assert f"error: {shards / 'loop.tfrec'}: cannot read this shard (Too many levels of symbolic links)" in error_line(
+        capsys
+    )
     assert not (tmp_path / "work" / "metadata.sqlite").exists()
 
 
@@ -128,10 +133,17 @@ def make_pushed_version(serving: Path, version: int) -> Path:
     blessing = serving.parent / "blessing" / str(version)
     blessing.mkdir(parents=True)
     (blessing / "BLESSED").write_text("")
-    (folder / "assets.extra" / "push.json").write_text(json.dumps({
-        "version": version, "model_uri": f"/m/{version}", "model_artifact_id": 1,
-        "blessing_uri": str(blessing), "pushed_at": "2026-01-01T00:00:00Z",
-    }))
+    (folder / "assets.extra" / "push.json").write_text(
+        json.dumps(
+            {
+                "version": version,
+                "model_uri": f"/m/{version}",
+                "model_artifact_id": 1,
+                "blessing_uri": str(blessing),
+                "pushed_at": "2026-01-01T00:00:00Z",
+            }
+        )
+    )
     return folder
 
 
@@ -189,7 +201,8 @@ def test_an_empty_store_file_is_no_store(tmp_path):
 
 
 def test_a_report_that_cannot_be_written_is_one_warning_after_the_outcome(tmp_path, monkeypatch):
-    from pipeline.reporting import report, summary as summary_lib
+    from pipeline.reporting import report
+    from pipeline.reporting import summary as summary_lib
     from pipeline.runners import local
 
     def disk_full(*args, **kwargs):
@@ -215,17 +228,22 @@ def test_executions_a_killed_run_left_running_count_as_abandoned(tmp_path):
     run_type = store.put_context_type(metadata_store_pb2.ContextType(name="pipeline_run"))
     node_type = store.put_context_type(metadata_store_pb2.ContextType(name="node"))
     trainer_type = store.put_execution_type(metadata_store_pb2.ExecutionType(name="Trainer"))
-    run_id, node_id = store.put_contexts([
-        metadata_store_pb2.Context(type_id=run_type, name="2026-12-01T10:00:00"),
-        metadata_store_pb2.Context(type_id=node_type, name="flowers.Trainer"),
-    ])
-    [execution_id] = store.put_executions([
-        metadata_store_pb2.Execution(type_id=trainer_type, last_known_state=metadata_store_pb2.Execution.RUNNING)
-    ])
-    store.put_attributions_and_associations([], [
-        metadata_store_pb2.Association(execution_id=execution_id, context_id=run_id),
-        metadata_store_pb2.Association(execution_id=execution_id, context_id=node_id),
-    ])
+    run_id, node_id = store.put_contexts(
+        [
+            metadata_store_pb2.Context(type_id=run_type, name="2026-12-01T10:00:00"),
+            metadata_store_pb2.Context(type_id=node_type, name="flowers.Trainer"),
+        ]
+    )
+    [execution_id] = store.put_executions(
+        [metadata_store_pb2.Execution(type_id=trainer_type, last_known_state=metadata_store_pb2.Execution.RUNNING)]
+    )
+    store.put_attributions_and_associations(
+        [],
+        [
+            metadata_store_pb2.Association(execution_id=execution_id, context_id=run_id),
+            metadata_store_pb2.Association(execution_id=execution_id, context_id=node_id),
+        ],
+    )
     [run] = read_run(config, "flowers", 0)
     assert (run.node_id, run.how) == ("Trainer", "abandoned")
 

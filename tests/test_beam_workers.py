@@ -28,12 +28,15 @@ def test_direct_runner_options_name_an_empty_requirements_file():
     assert direct_runner.local_beam_args([]) == []
 
 
-@pytest.mark.parametrize("args", [
-    ["--runner=FlinkRunner", "--flink_master=localhost:8081"],
-    ["--runner", "DataflowRunner", "--project=p"],
-    WORKER_MODE + ["--setup_file=./setup.py"],
-    WORKER_MODE + ["--sdk_container_image", "gcr.io/p/image:1"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--runner=FlinkRunner", "--flink_master=localhost:8081"],
+        ["--runner", "DataflowRunner", "--project=p"],
+        WORKER_MODE + ["--setup_file=./setup.py"],
+        WORKER_MODE + ["--sdk_container_image", "gcr.io/p/image:1"],
+    ],
+)
 def test_other_runners_and_given_dependencies_are_left_alone(args):
     assert direct_runner.local_beam_args(args) == args
 
@@ -74,7 +77,9 @@ def worker_processes(marker: str) -> list[psutil.Process]:
 
 @pytest.mark.e2e
 @pytest.mark.slow  # the whole pipeline, each Beam step in two worker processes
-def test_pipeline_in_beam_worker_processes_pushes_and_leaves_no_worker_e2e(small_run, small_shards, tmp_path, monkeypatch):
+def test_pipeline_in_beam_worker_processes_pushes_and_leaves_no_worker_e2e(
+    small_run, small_shards, tmp_path, monkeypatch
+):
     marker = uuid.uuid4().hex
     monkeypatch.setenv(RUN_MARKER, marker)
     work = tmp_path / "work"

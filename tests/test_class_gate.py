@@ -40,8 +40,13 @@ def test_a_class_below_its_floor_is_named_and_nothing_is_pushed(tmp_path):
     shards = tmp_path / "shards"
     write_synthetic_shards(str(shards), images=200, shards=2, seed=8, size=64)
     overrides = {
-        "data.source": f"{shards}/*.tfrec", "run.work_dir": str(tmp_path / "work"), "model.image_size": 32,
-        "model.batch_size": 16, "model.epochs": 1, "gate.min_accuracy": 0, "gate.min_class_accuracy": 0.99,
+        "data.source": f"{shards}/*.tfrec",
+        "run.work_dir": str(tmp_path / "work"),
+        "model.image_size": 32,
+        "model.batch_size": 16,
+        "model.epochs": 1,
+        "gate.min_accuracy": 0,
+        "gate.min_class_accuracy": 0.99,
     }
     out = io.StringIO()
     result = run_local(load_config(overrides=overrides, environ={}), out)

@@ -20,10 +20,10 @@ import urllib.parse
 from contextlib import contextmanager
 
 import pytest
-
-from components.shared import common, serving_claim, serving_layout
-from components.pusher import component as pusher_executor
 from test_pusher import make_blessing, make_model, push
+
+from components.pusher import component as pusher_executor
+from components.shared import common, serving_claim, serving_layout
 
 WRITERS = 4
 
@@ -86,8 +86,9 @@ def test_one_model_pushed_by_several_writers_at_once_is_pushed_once(tmp_path, sa
 
 
 def _dead_pid() -> int:
-    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                              capture_output=True, text=True).stdout)
+    return int(
+        subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout
+    )
 
 
 def test_a_killed_writers_claim_and_staging_are_cleaned_by_the_next_push(tmp_path, same_second):
@@ -121,8 +122,12 @@ def test_a_live_writers_claim_is_skipped_and_its_model_waited_for(tmp_path, same
 
     def the_other_writer_finishes(seconds):
         waited.append(seconds)
-        pusher_executor.publish_version(os.path.join(other.uri, "Format-Serving"), str(serving), 1800000005,
-                                        {"version": 1800000005, "model_uri": other.uri})
+        pusher_executor.publish_version(
+            os.path.join(other.uri, "Format-Serving"),
+            str(serving),
+            1800000005,
+            {"version": 1800000005, "model_uri": other.uri},
+        )
         claims.delete("1800000005.json")
 
     monkeypatch.setattr(pusher_executor.time, "sleep", the_other_writer_finishes)
@@ -172,9 +177,15 @@ class FakeGcs:
                 self.wfile.write(body)
 
             def _resource(self, bucket, name, generation):
-                return json.dumps({"kind": "storage#object", "bucket": bucket, "name": name,
-                                   "generation": str(generation), "size": str(len(store.objects[(bucket, name)][0]))}
-                                  ).encode()
+                return json.dumps(
+                    {
+                        "kind": "storage#object",
+                        "bucket": bucket,
+                        "name": name,
+                        "generation": str(generation),
+                        "size": str(len(store.objects[(bucket, name)][0])),
+                    }
+                ).encode()
 
             def _condition(self, query, key):
                 current = store.objects.get(key, (None, 0))[1]
@@ -212,9 +223,11 @@ class FakeGcs:
                         return self._answer(200, data, {"x-goog-generation": str(generation)}, "application/json")
                     if len(parts) == 6 and parts[5] == "o":  # /storage/v1/b/B/o?prefix=
                         prefix = query.get("prefix", [""])[0]
-                        items = [{"name": name, "bucket": bucket, "generation": str(generation)}
-                                 for (bucket, name), (_, generation) in sorted(store.objects.items())
-                                 if bucket == parts[4] and name.startswith(prefix)]
+                        items = [
+                            {"name": name, "bucket": bucket, "generation": str(generation)}
+                            for (bucket, name), (_, generation) in sorted(store.objects.items())
+                            if bucket == parts[4] and name.startswith(prefix)
+                        ]
                         return self._answer(200, json.dumps({"kind": "storage#objects", "items": items}).encode())
                     return self._answer(404, b'{"error": {"code": 404, "message": "Not Found"}}')
 
@@ -276,8 +289,10 @@ def test_gs_lock_is_exclusive_and_a_stale_one_is_taken_over(monkeypatch):
         assert lock_key not in store.objects  # released
 
         claims = serving_claim.claims_of(SERVING)
-        for stale in ({**common.holder_record(), "pid": _dead_pid()},  # this host, process gone
-                      {**common.holder_record(), "host": "elsewhere", "started": time.time() - 3600}):
+        for stale in (
+            {**common.holder_record(), "pid": _dead_pid()},  # this host, process gone
+            {**common.holder_record(), "host": "elsewhere", "started": time.time() - 3600},
+        ):
             assert claims.create("lock", json.dumps(stale))
             with serving_claim.locked(SERVING):
                 assert json.loads(store.objects[lock_key][0])["pid"] == os.getpid()
@@ -291,7 +306,9 @@ def test_gs_lock_is_exclusive_and_a_stale_one_is_taken_over(monkeypatch):
 def test_gs_claims_of_dead_writers_are_removed(monkeypatch):
     with fake_gcs(monkeypatch):
         claims = serving_claim.claims_of(SERVING)
-        assert claims.create("1800000000.json", json.dumps({**common.holder_record(), "pid": _dead_pid(), "model_uri": "a"}))
+        assert claims.create(
+            "1800000000.json", json.dumps({**common.holder_record(), "pid": _dead_pid(), "model_uri": "a"})
+        )
         assert claims.create("1800000001.json", json.dumps({**common.holder_record(), "model_uri": "b"}))
         assert serving_claim.remove_stale_claims(SERVING) == [1800000000]
         assert list(serving_claim.version_claims(SERVING)) == [1800000001]

@@ -16,7 +16,7 @@ def test_defaults_run_locally():
 
 def test_layers_override_in_order(tmp_path):
     file = tmp_path / "run.toml"
-    file.write_text('[model]\nepochs = 7\nbatch_size = 8\n[gate]\nmin_accuracy = 0.6\n')
+    file.write_text("[model]\nepochs = 7\nbatch_size = 8\n[gate]\nmin_accuracy = 0.6\n")
     environ = {"FLOWERS_TFX__MODEL__EPOCHS": "9", "FLOWERS_TFX__RUN__BEAM_ARGS": "--a=1 --b=2"}
     config = load_config(file, overrides={"model.batch_size": "16"}, environ=environ)
     assert config.model.epochs == 9  # environment beats the file

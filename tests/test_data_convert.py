@@ -9,10 +9,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from pipeline.data import convert
-from pipeline.cli.data_commands import main as cli_main
-from pipeline.data.convert import ImageDecodeError, convert_folder, square_jpeg
 from components.records.record_format import parse_record
+from pipeline.cli.data_commands import main as cli_main
+from pipeline.data import convert
+from pipeline.data.convert import ImageDecodeError, convert_folder, square_jpeg
 from pipeline.data.shards import DataError, parse_shard_filename
 from schema import LABELS
 

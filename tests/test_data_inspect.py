@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
-from pipeline.data import synth
 from pipeline.cli.data_commands import main as cli_main
+from pipeline.data import synth
 from pipeline.data.inspect import format_report, inspect_shards
 from pipeline.data.shards import DataError, example_bytes, shard_filename, write_shard
 from schema import LABELS

@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from pipeline.data import shards as records
 from components.records.record_format import parse_record
+from pipeline.data import shards as records
 from pipeline.data.shards import DataError, make_example, shard_filename, shard_sizes
 from schema import LABELS
 

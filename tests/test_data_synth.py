@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from pipeline.data import synth
-from pipeline.cli.data_commands import main as cli_main
 from components.records.record_format import parse_record
+from pipeline.cli.data_commands import main as cli_main
+from pipeline.data import synth
 from pipeline.data.shards import parse_shard_filename
 from schema import LABELS
 
@@ -29,7 +29,7 @@ def test_same_seed_gives_identical_bytes_and_another_seed_does_not(tmp_path):
     other = synth.write_synthetic_shards(str(tmp_path / "c"), images=12, shards=3, seed=8, size=48)
     assert shard_bytes(first) == shard_bytes(again)
     assert list(shard_bytes(first)) == list(shard_bytes(other))  # same names: same counts
-    for (_, a), (_, c) in zip(shard_bytes(first).items(), shard_bytes(other).items()):
+    for (_, a), (_, c) in zip(shard_bytes(first).items(), shard_bytes(other).items(), strict=True):
         assert a != c
 
 

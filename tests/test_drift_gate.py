@@ -2,8 +2,8 @@
 blessed model's stops before the Trainer, naming what drifted."""
 
 import hashlib
-import re
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -53,7 +53,9 @@ def test_a_split_smaller_than_one_batch_is_refused_naming_the_setting():
 
 
 def test_a_profile_counts_classes_bytes_and_pixels_from_the_headers(tmp_path):
-    records = [example_bytes(synthetic_jpeg(seed=1, index=i, class_id=i % 5, size=64), i % 5, 64, 64) for i in range(10)]
+    records = [
+        example_bytes(synthetic_jpeg(seed=1, index=i, class_id=i % 5, size=64), i % 5, 64, 64) for i in range(10)
+    ]
     path = tmp_path / "examples.gz"
     with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
         for record in records:
@@ -64,8 +66,11 @@ def test_a_profile_counts_classes_bytes_and_pixels_from_the_headers(tmp_path):
 
 
 def serving_state(serving: Path) -> dict:
-    return {str(p.relative_to(serving)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(serving.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(serving)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(serving.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.e2e
@@ -82,9 +87,15 @@ def test_a_span_without_one_class_stops_before_the_beam_steps_and_pushes_nothing
     kept = [r for r in records if tf.train.Example.FromString(r).features.feature["class"].int64_list.value[0] != 4]
 
     def run(**settings):
-        overrides = {"data.source": f"{data}/span-{{SPAN}}/*.tfrec", "run.work_dir": str(tmp_path / "work"),
-                     "model.image_size": 32, "model.batch_size": 16, "model.epochs": 1, "gate.min_accuracy": 0,
-                     **settings}
+        overrides = {
+            "data.source": f"{data}/span-{{SPAN}}/*.tfrec",
+            "run.work_dir": str(tmp_path / "work"),
+            "model.image_size": 32,
+            "model.batch_size": 16,
+            "model.epochs": 1,
+            "gate.min_accuracy": 0,
+            **settings,
+        }
         out = io.StringIO()
         return run_local(load_config(overrides=overrides, environ={}), out), out.getvalue()
 

@@ -17,12 +17,20 @@ from pipeline.cli.main import main
 from pipeline.serving import endpoint as endpoint_promotion
 
 PROJECT, REGION = "flowers-test", "europe-west4"
-SETTINGS = [f"--set=vertex.project={PROJECT}", f"--set=vertex.region={REGION}",
-            "--set=vertex.pipeline_root=gs://flowers-test-bucket/root"]
+SETTINGS = [
+    f"--set=vertex.project={PROJECT}",
+    f"--set=vertex.region={REGION}",
+    "--set=vertex.pipeline_root=gs://flowers-test-bucket/root",
+]
 STEP = {
-    "project": PROJECT, "region": REGION, "model_id": "flowers",
-    "serving_image": "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:latest", "endpoint": "flowers",
-    "machine_type": "n1-standard-2", "service_account": "", "traffic_percent": 100,
+    "project": PROJECT,
+    "region": REGION,
+    "model_id": "flowers",
+    "serving_image": "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:latest",
+    "endpoint": "flowers",
+    "machine_type": "n1-standard-2",
+    "service_account": "",
+    "traffic_percent": 100,
 }
 
 
@@ -64,10 +72,14 @@ class FakeVertex:
 
             @classmethod
             def upload(cls, **kwargs):
-                cloud.versions.append({
-                    "version_id": str(len(cloud.versions) + 1), "aliases": list(kwargs["version_aliases"]),
-                    "labels": dict(kwargs.get("labels") or {}), "upload": kwargs,
-                })
+                cloud.versions.append(
+                    {
+                        "version_id": str(len(cloud.versions) + 1),
+                        "aliases": list(kwargs["version_aliases"]),
+                        "labels": dict(kwargs.get("labels") or {}),
+                        "upload": kwargs,
+                    }
+                )
                 return cls("flowers", kwargs["project"], kwargs["location"])
 
             def deploy(self, endpoint, traffic_percentage, **kwargs):
@@ -90,8 +102,14 @@ class FakeVertex:
                     if sum(split.values()) < rest:
                         split[key] += 1
                 split[deployed_id] = percent
-                self.deployed.append(types.SimpleNamespace(id=deployed_id, model_version_id=version_id, model=f"projects/123/locations/{REGION}/models/flowers",
-                                                           create_time=len(self.deployed)))
+                self.deployed.append(
+                    types.SimpleNamespace(
+                        id=deployed_id,
+                        model_version_id=version_id,
+                        model=f"projects/123/locations/{REGION}/models/flowers",
+                        create_time=len(self.deployed),
+                    )
+                )
                 self.traffic_split = split
                 cloud.log.append(("traffic", self.names()))
 

@@ -10,12 +10,14 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
+from trainer_inputs import SIZE, make_trainer_data
+from trainer_inputs import fn_args as trainer_fn_args
 
 import schema
-from components.trainer import frozen_features, input_pipeline, models, recipes, training as trainer
+from components.trainer import frozen_features, input_pipeline, models, recipes
+from components.trainer import training as trainer
 from pipeline.config import Config
 from pipeline.data.synth import synthetic_jpeg
-from trainer_inputs import SIZE, fn_args as trainer_fn_args, make_trainer_data
 
 # Real ImageNet weights on development machines only (see conftest.SHARED_DATA_DIR).
 MOBILENET_WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "weights" / "mobilenet_v2_1.0_224_no_top.h5"
@@ -115,7 +117,8 @@ def test_each_epoch_holds_every_example_once_plain_or_flipped():
 
 def real_or_random_weights():
     real = pytest.param(
-        str(MOBILENET_WEIGHTS), id="imagenet-weights",
+        str(MOBILENET_WEIGHTS),
+        id="imagenet-weights",
         marks=pytest.mark.skipif(
             not MOBILENET_WEIGHTS.is_file(),
             reason=f"real MobileNetV2 weights not available: {MOBILENET_WEIGHTS} does not exist",
@@ -126,9 +129,7 @@ def real_or_random_weights():
 
 @pytest.mark.slow  # trains MobileNetV2 twice (about 30 s)
 @pytest.mark.parametrize("weights", real_or_random_weights())
-def test_the_head_trained_on_cached_features_is_the_one_the_full_frozen_network_trains(
-    data, transform_output, weights
-):
+def test_the_head_trained_on_cached_features_is_the_one_the_full_frozen_network_trains(data, transform_output, weights):
     batches = frozen_features.transformed_batches(train_files(data), transform_output, 16)
     images, labels = next(iter(batches))
     images, labels = images.numpy(), labels.numpy()

@@ -59,7 +59,9 @@ def test_the_build_context_keeps_the_lock_and_leaves_out_the_rest():
     assert "uv.lock" not in ignored and "tests" in ignored and ".venv" in ignored
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "uv sync --frozen --no-dev" in dockerfile and "uv build --wheel" in dockerfile
-    assert 'ENTRYPOINT ["/opt/apache/beam/boot"]' in dockerfile and "RUN_PYTHON_SDK_IN_DEFAULT_ENVIRONMENT=1" in dockerfile
+    assert (
+        'ENTRYPOINT ["/opt/apache/beam/boot"]' in dockerfile and "RUN_PYTHON_SDK_IN_DEFAULT_ENVIRONMENT=1" in dockerfile
+    )
     assert re.search(r"^USER flowers$", dockerfile, re.MULTILINE)
     # The CA bundle is only ever read where it is mounted; no ENV names it.
     assert not re.search(r"^ENV[^\n]*(SSL_CERT_FILE|PIP_CERT)", dockerfile, re.MULTILINE)
@@ -75,8 +77,10 @@ def test_the_gpu_variant_comes_from_the_lock():
 
 
 def test_each_builder_is_asked_for_the_same_build():
-    mounts = [Mount(Path("/etc/ca.pem"), "/run/build-ca.pem", read_only=True), Mount(Path("/c"), "/root/.cache/uv",
-                                                                                     overlay=True)]
+    mounts = [
+        Mount(Path("/etc/ca.pem"), "/run/build-ca.pem", read_only=True),
+        Mount(Path("/c"), "/root/.cache/uv", overlay=True),
+    ]
     args = {"VARIANT": "cpu"}
     buildah = Builder("buildah").build_command(Path("Dockerfile"), Path("."), "t:1", args, mounts)
     assert buildah[:5] == ["buildah", "--storage-driver", "overlay", "bud", "--isolation"]
@@ -85,7 +89,8 @@ def test_each_builder_is_asked_for_the_same_build():
     docker = Builder("docker").build_command(Path("Dockerfile"), Path("."), "t:1", args, mounts)
     assert docker[:2] == ["docker", "build"] and not any(arg.startswith("--volume") for arg in docker)
     assert "--volume=/etc/ca.pem:/run/build-ca.pem:ro" in Builder("podman").build_command(
-        Path("Dockerfile"), Path("."), "t:1", args, mounts)
+        Path("Dockerfile"), Path("."), "t:1", args, mounts
+    )
 
 
 def test_a_builder_that_is_not_there_is_named(monkeypatch):
@@ -119,14 +124,16 @@ def pem(der: bytes) -> bytes:
     import base64
 
     body = base64.b64encode(der)
-    lines = b"\n".join(body[i:i + 64] for i in range(0, len(body), 64))
+    lines = b"\n".join(body[i : i + 64] for i in range(0, len(body), 64))
     return b"-----BEGIN CERTIFICATE-----\n" + lines + b"\n-----END CERTIFICATE-----\n"
 
 
 def test_certificates_are_told_apart_by_fingerprint():
     bundle = pem(b"public ca") + b"junk\n" + pem(b"the proxy's ca")
-    assert checks.certificate_fingerprints(bundle) == {hashlib.sha256(b"public ca").hexdigest(),
-                                                       hashlib.sha256(b"the proxy's ca").hexdigest()}
+    assert checks.certificate_fingerprints(bundle) == {
+        hashlib.sha256(b"public ca").hexdigest(),
+        hashlib.sha256(b"the proxy's ca").hexdigest(),
+    }
 
 
 def test_the_version_check_names_every_difference(tmp_path, monkeypatch):
@@ -134,28 +141,37 @@ def test_the_version_check_names_every_difference(tmp_path, monkeypatch):
         "absl-py==2.1.0\n    # via tfx\ntensorflow-tpu==2.16.2  # swapped in: the TPU build (Dockerfile.tpu)\n"
         "ghost==1.0 ; sys_platform == 'linux'\n"
     )
-    (tmp_path / "uv.lock").write_text('[[package]]\nname = "absl-py"\nversion = "2.1.0"\n'
-                                      '[[package]]\nname = "ghost"\nversion = "1.0"\n')
+    (tmp_path / "uv.lock").write_text(
+        '[[package]]\nname = "absl-py"\nversion = "2.1.0"\n[[package]]\nname = "ghost"\nversion = "1.0"\n'
+    )
     monkeypatch.setattr(checks, "LOCKED_REQUIREMENTS", tmp_path / "requirements.lock.txt")
     monkeypatch.setattr(checks, "UV_LOCK", tmp_path / "uv.lock")
-    assert checks.locked_versions() == ({"absl-py": "2.1.0", "tensorflow-tpu": "2.16.2", "ghost": "1.0"},
-                                        {"tensorflow-tpu"})
+    assert checks.locked_versions() == (
+        {"absl-py": "2.1.0", "tensorflow-tpu": "2.16.2", "ghost": "1.0"},
+        {"tensorflow-tpu"},
+    )
 
     class Dist:
         def __init__(self, name, version):
             self.metadata, self.version = {"Name": name}, version
 
-    installed = [Dist("absl_py", "2.1.0"), Dist("tensorflow-tpu", "2.16.2"), Dist("extra", "0.1"),
-                 Dist("flowers-tfx", "0.1.0")]
+    installed = [
+        Dist("absl_py", "2.1.0"),
+        Dist("tensorflow-tpu", "2.16.2"),
+        Dist("extra", "0.1"),
+        Dist("flowers-tfx", "0.1.0"),
+    ]
     monkeypatch.setattr(checks.metadata, "distributions", lambda: installed)
     result = checks.check_versions(lock_sha256="0" * 64)
     assert not result.passed
     assert "has sha256" in result.detail and "extra==0.1 is installed but not in the lock" in result.detail
     assert "in the lock but not installed: ghost" in result.detail
     installed[2] = Dist("ghost", "1.0")
-    result = checks.check_versions(lock_sha256=hashlib.sha256(b'[[package]]\nname = "absl-py"\nversion = "2.1.0"\n'
-                                                              b'[[package]]\nname = "ghost"\nversion = "1.0"\n')
-                                   .hexdigest())
+    result = checks.check_versions(
+        lock_sha256=hashlib.sha256(
+            b'[[package]]\nname = "absl-py"\nversion = "2.1.0"\n[[package]]\nname = "ghost"\nversion = "1.0"\n'
+        ).hexdigest()
+    )
     assert result.passed and "tensorflow-tpu swapped in on purpose" in result.detail
 
 
@@ -184,8 +200,10 @@ def test_an_image_over_its_variants_size_budget_fails_the_check():
 
 
 def test_a_spec_names_the_image_by_digest_when_given_one():
-    assert pinned_image("europe-west4-docker.pkg.dev/p/r/flowers-tfx:7", DIGEST) == \
-        f"europe-west4-docker.pkg.dev/p/r/flowers-tfx@{DIGEST}"
+    assert (
+        pinned_image("europe-west4-docker.pkg.dev/p/r/flowers-tfx:7", DIGEST)
+        == f"europe-west4-docker.pkg.dev/p/r/flowers-tfx@{DIGEST}"
+    )
     assert pinned_image("localhost:5000/flowers-tfx", DIGEST) == f"localhost:5000/flowers-tfx@{DIGEST}"
     assert pinned_image(f"r/flowers-tfx@sha256:{'f' * 64}", DIGEST) == f"r/flowers-tfx@{DIGEST}"
     from pipeline.config import ConfigError
@@ -205,8 +223,9 @@ def test_cloud_build_builds_checks_pushes_then_compiles_with_the_pushed_digest()
 
 
 def run_cli(*args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli.main", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli.main", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
 
 
 @pytest.mark.image
@@ -215,8 +234,17 @@ def run_cli(*args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
 def test_the_image_passes_its_checks():
     result = run_cli("image", "check", "--tag", IMAGE)
     assert result.returncode == 0, result.stdout + result.stderr
-    for name in ("user", "project files", "versions", "imports", "beam boot", "writable", "build secrets",
-                 "training", "size"):
+    for name in (
+        "user",
+        "project files",
+        "versions",
+        "imports",
+        "beam boot",
+        "writable",
+        "build secrets",
+        "training",
+        "size",
+    ):
         assert f"PASS  {name}:" in result.stdout
     assert "each at uv.lock's version" in result.stdout and "All checks passed" in result.stdout
 
@@ -232,8 +260,13 @@ def test_the_compiled_spec_rehearses_twice_inside_the_image(tmp_path):
     from pipeline.data.synth import write_synthetic_shards
     from pipeline.runners.kubeflow import compile_pipeline
 
-    settings = {**VERTEX, "data.spans": 1, "vertex.dataflow": True, "vertex.training": True,
-                "vertex.serving_dir": f"gs://{BUCKET}/serving"}
+    settings = {
+        **VERTEX,
+        "data.spans": 1,
+        "vertex.dataflow": True,
+        "vertex.training": True,
+        "vertex.serving_dir": f"gs://{BUCKET}/serving",
+    }
     config = load_config(overrides=settings, environ={})
     from pipeline.vertex_specs import with_image_digest
 

@@ -30,11 +30,11 @@ from PIL import Image
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 import schema
-from components.records import features, image_budget
-from components.transform import preprocessing
 from components.example_gen import component as screening
+from components.records import features, image_budget
 from components.records.image_budget import ImageHeaderError, graph_dimensions, read_dimensions
 from components.trainer import signatures
+from components.transform import preprocessing
 from pipeline.cli.main import main as flowers_tfx
 from pipeline.data.convert import ImageDecodeError, square_jpeg
 from pipeline.data.shards import make_example, shard_filename, write_shard
@@ -256,7 +256,11 @@ def test_inspect_takes_the_budget_as_an_option(tmp_path, capsys):
     assert flowers_tfx(["data", "inspect", str(shard), "--max-image-pixels", "1000", "--json"]) == 1
     problems = json.loads(capsys.readouterr().out)["problems"]
     assert problems == [
-        {"path": str(shard), "index": 0, "problem": message(70, 50, 1000) + " (data.max_image_pixels); it is not decoded"}
+        {
+            "path": str(shard),
+            "index": 0,
+            "problem": message(70, 50, 1000) + " (data.max_image_pixels); it is not decoded",
+        }
     ]
 
 
@@ -323,7 +327,9 @@ def exported_model(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("budget-model")
     spec = {features.IMAGE: tf.io.FixedLenFeature([1], tf.string), features.LABEL: tf.io.FixedLenFeature([1], tf.int64)}
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
-    instances = [{features.IMAGE: [encode(noise(48, 40, seed), "JPEG")], features.LABEL: [seed % 5]} for seed in range(10)]
+    instances = [
+        {features.IMAGE: [encode(noise(48, 40, seed), "JPEG")], features.LABEL: [seed % 5]} for seed in range(10)
+    ]
     custom_config = {"image_size": 16, "max_image_pixels": BUDGET}
     with tft_beam.Context(temp_dir=str(root / "tmp"), force_tf_compat_v1=False):
         transform_fn = (instances, metadata) | tft_beam.AnalyzeDataset(
@@ -332,7 +338,9 @@ def exported_model(tmp_path_factory) -> Path:
         _ = transform_fn | tft_beam.WriteTransformFn(str(root / "transform"))
     model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(), keras.layers.Dense(5, "softmax")])
     export_dir = root / "serving" / "1"
-    signatures.export_serving_model(model, tft.TFTransformOutput(str(root / "transform")), schema.LABELS, str(export_dir))
+    signatures.export_serving_model(
+        model, tft.TFTransformOutput(str(root / "transform")), schema.LABELS, str(export_dir)
+    )
     return export_dir
 
 
@@ -367,7 +375,14 @@ def test_the_serving_signature_refuses_a_bomb_within_bounded_memory(exported_mod
     (tmp_path / "photo.jpg").write_bytes(PHOTO)
     (tmp_path / "bomb.png").write_bytes(BOMB_16K)
     done = subprocess.run(
-        [sys.executable, "-c", SERVE_A_BOMB, str(exported_model), str(tmp_path / "photo.jpg"), str(tmp_path / "bomb.png")],
+        [
+            sys.executable,
+            "-c",
+            SERVE_A_BOMB,
+            str(exported_model),
+            str(tmp_path / "photo.jpg"),
+            str(tmp_path / "bomb.png"),
+        ],
         capture_output=True,
         text=True,
         cwd=PROJECT,
@@ -403,8 +418,12 @@ def test_the_model_keeps_its_own_budget_when_predict_allows_more(exported_model,
     """--max-image-pixels above the budget the model was trained with: the
     model's own check (in its transform graph) refuses the image."""
     (tmp_path / "wide.png").write_bytes(png_bomb(8000, 6000))  # 48 MP: over the model's 40 MP
-    assert flowers_tfx(["predict", "--model", str(exported_model), str(tmp_path / "wide.png"),
-                        "--max-image-pixels", "50000000"]) == 1
+    assert (
+        flowers_tfx(
+            ["predict", "--model", str(exported_model), str(tmp_path / "wide.png"), "--max-image-pixels", "50000000"]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert f"error: {tmp_path / 'wide.png'}: the model rejected it (" in err
     assert "8000x6000 pixels (48000000), over the budget of 40000000 pixels (data.max_image_pixels)" in err

@@ -48,7 +48,12 @@ DAG_TASKS = {
 BEAM_TASKS = ("ImportExampleGen", "StatisticsGen", "Transform", "Evaluator")
 TRAINING_ARGS_KEY = "ai_platform_training_args"
 
-GPU = {"vertex.training": True, "vertex.accelerator": "gpu", "vertex.gpu_type": "NVIDIA_TESLA_V100", "vertex.gpu_count": 2}
+GPU = {
+    "vertex.training": True,
+    "vertex.accelerator": "gpu",
+    "vertex.gpu_type": "NVIDIA_TESLA_V100",
+    "vertex.gpu_count": 2,
+}
 TPU = {"vertex.training": True, "vertex.accelerator": "tpu", "vertex.tpu_type": "TPU_V2", "vertex.tpu_image": TPU_IMAGE}
 CLOUD_EVERYTHING = {
     **GPU,
@@ -168,7 +173,9 @@ def test_the_trainer_asks_vertex_training_for_the_gpus(compiled):
 
 def test_the_trainer_asks_for_a_tpu_vm_in_the_tpu_image(compiled):
     spec = json.loads(compiled["tpu.json"].read_text())["pipelineSpec"]
-    (pool,) = json.loads(parameter(spec, "Trainer", "custom_config"))[TRAINING_ARGS_KEY]["job_spec"]["worker_pool_specs"]
+    (pool,) = json.loads(parameter(spec, "Trainer", "custom_config"))[TRAINING_ARGS_KEY]["job_spec"][
+        "worker_pool_specs"
+    ]
     assert pool["machine_spec"] == {"machine_type": "cloud-tpu", "accelerator_type": "TPU_V2", "accelerator_count": 8}
     assert pool["container_spec"] == {"image_uri": TPU_IMAGE}
     # The component that starts the job runs in the ordinary image.

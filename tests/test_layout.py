@@ -115,7 +115,8 @@ def test_config_show_resolved_prints_the_values_a_run_uses(capsys, tmp_path):
     model_section = text.split("[model]")[1].split("[gate]")[0].splitlines()
     # strategy and mixed_precision have a real choice called "auto"; no recipe setting is left at auto.
     assert [line for line in model_section if line.endswith('"auto"')] == [
-        'strategy = "auto"', 'mixed_precision = "auto"'
+        'strategy = "auto"',
+        'mixed_precision = "auto"',
     ]
     assert "epochs = 30" in text and 'lr_schedule = "exponential"' in text
     # It reads back as the same configuration.
@@ -132,10 +133,16 @@ def test_config_show_resolved_prints_the_values_a_run_uses(capsys, tmp_path):
     [
         (["config", "show", "--set", "model.epochs=-1"], 2, "error: configuration: model.epochs: -1 is out of range"),
         (["data", "inspect", "/no/such/folder"], 2, "error: no files match /no/such/folder"),
-        (["data", "synth", "--out", "{tmp}/s", "--images", "3", "--shards", "1", "--seed", "0", "--size", "8"], 2,
-         "error: size must be at least 16 pixels, got 8"),
-        (["data", "convert", "--from", "{tmp}/none", "--out", "{tmp}/out"], 2,
-         "error: source folder {tmp}/none does not exist or is not a folder"),
+        (
+            ["data", "synth", "--out", "{tmp}/s", "--images", "3", "--shards", "1", "--seed", "0", "--size", "8"],
+            2,
+            "error: size must be at least 16 pixels, got 8",
+        ),
+        (
+            ["data", "convert", "--from", "{tmp}/none", "--out", "{tmp}/out"],
+            2,
+            "error: source folder {tmp}/none does not exist or is not a folder",
+        ),
         (["models", "list", "--serving-dir", "{tmp}/none"], 2, "error: {tmp}/none: no such serving directory"),
         (["models", "rollback", "--to", "{tmp}/none"], 2, "error: {tmp}/none: no such directory"),
         (["predict", "--model", "{tmp}/none", "x.jpg"], 2, "error: {tmp}/none: no such directory"),

@@ -39,7 +39,8 @@ class FakeRegistry:
             def __init__(self, model_name, project, location):
                 model_id, _, alias = model_name.partition("@")
                 matches = [
-                    number for number, upload in enumerate(registry.versions, 1)
+                    number
+                    for number, upload in enumerate(registry.versions, 1)
                     if not alias or alias in upload["version_aliases"]
                 ]
                 if model_id != "flowers" or not matches:

@@ -4,14 +4,14 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from components.trainer import learning_rate, models, recipes, strategy, training as trainer
+from components.trainer import learning_rate, models, recipes, strategy
+from components.trainer import training as trainer
 from pipeline.config import Config
 from pipeline.dag import model_settings
 
@@ -164,8 +164,13 @@ def test_label_smoothing_loss_matches_keras_on_one_hot_labels():
 
 @pytest.mark.parametrize(
     "name, kind, momentum, nesterov",
-    [("adam", "Adam", None, None), ("adamw", "AdamW", None, None), ("sgd", "SGD", 0.0, False),
-     ("momentum", "SGD", 0.9, False), ("nesterov", "SGD", 0.9, True)],
+    [
+        ("adam", "Adam", None, None),
+        ("adamw", "AdamW", None, None),
+        ("sgd", "SGD", 0.0, False),
+        ("momentum", "SGD", 0.9, False),
+        ("nesterov", "SGD", 0.9, True),
+    ],
 )
 def test_optimizers(name, kind, momentum, nesterov):
     optimizer = trainer.make_optimizer(name, 0.01, 0.0)
@@ -213,7 +218,7 @@ def test_augmentation_flips_and_changes_saturation_on_pixel_values():
     assert back.min() >= -1e-6 and back.max() <= 1 + 1e-6  # still valid pixels
     grey = lambda x: x @ np.array([0.2989, 0.587, 0.114], "float32")  # noqa: E731
     # Saturation blends with grey, flips mirror: the grey image stays, possibly mirrored.
-    for original, result in zip(pixels, back):
+    for original, result in zip(pixels, back, strict=True):
         assert np.allclose(grey(result), grey(original), atol=0.02) or np.allclose(
             grey(result), grey(original)[:, ::-1], atol=0.02
         )

@@ -15,12 +15,13 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 import schema
-from pipeline.serving import versions as pushed_versions
 from pipeline.cli.main import main as flowers_tfx
+from pipeline.serving import versions as pushed_versions
 from pipeline.serving.lineage import LineageReader
 from pipeline.serving.served_models import list_served_models
 
 pytestmark = pytest.mark.e2e
+
 
 def run_pipeline(small_run, shards: Path, work: Path):
     result, out = small_run.run(f"{shards}/*.tfrec", work)

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 import tensorflow as tf
+from test_trainer import data, fn_args  # noqa: F401  (data is the fixture of tiny shards and a transform graph)
 
 from components.trainer import cluster as clusters
 from components.trainer import strategy, training
 from pipeline.data.synth import synthetic_jpeg
-from test_trainer import data, fn_args  # noqa: F401  (data is the fixture of tiny shards and a transform graph)
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 # Each worker process may take this long (imports, joining the cluster, training, export).
@@ -44,12 +44,14 @@ WORKER_SCRIPT = (
 
 def vertex_cluster_spec(addresses: list[str], pool: str, index: int) -> str:
     """CLUSTER_SPEC as Vertex AI sets it: pool 0 holds the chief, pool 1 the other workers."""
-    return json.dumps({
-        "cluster": {"workerpool0": addresses[:1], "workerpool1": addresses[1:]},
-        "environment": "cloud",
-        "task": {"type": pool, "index": index, "trial": ""},
-        "job": '{"python_module": "", "package_uris": []}',
-    })
+    return json.dumps(
+        {
+            "cluster": {"workerpool0": addresses[:1], "workerpool1": addresses[1:]},
+            "environment": "cloud",
+            "task": {"type": pool, "index": index, "trial": ""},
+            "job": '{"python_module": "", "package_uris": []}',
+        }
+    )
 
 
 # ------------------------------------------------------------------ reading the cluster
@@ -66,7 +68,9 @@ def test_vertex_cluster_spec_becomes_tensorflow_roles():
 
 def test_tf_config_wins_over_cluster_spec_and_worker_zero_is_chief_without_a_chief():
     tf_config = json.dumps({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 0}})
-    job = clusters.from_environment({"TF_CONFIG": tf_config, "CLUSTER_SPEC": vertex_cluster_spec(["c:3", "d:4"], "workerpool1", 0)})
+    job = clusters.from_environment(
+        {"TF_CONFIG": tf_config, "CLUSTER_SPEC": vertex_cluster_spec(["c:3", "d:4"], "workerpool1", 0)}
+    )
     assert job.spec == {"worker": ["a:1", "b:2"]} and job.is_chief
     resolver = job.resolver()
     assert resolver.cluster_spec().as_dict() == {"worker": ["a:1", "b:2"]}
@@ -80,11 +84,17 @@ def test_one_machine_is_no_cluster():
     assert clusters.from_environment({"CLUSTER_SPEC": json.dumps(alone)}) is None
 
 
-@pytest.mark.parametrize("text, message", [
-    ("{not json", "not JSON"),
-    ('{"cluster": {"workerpool0": ["a:1"], "workerpool1": ["b:1"]}, "task": {"type": "workerpool1", "index": 3}}',
-     "is not one of the cluster's tasks"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("{not json", "not JSON"),
+        (
+            '{"cluster": {"workerpool0": ["a:1"], "workerpool1": ["b:1"]}, '
+            '"task": {"type": "workerpool1", "index": 3}}',
+            "is not one of the cluster's tasks",
+        ),
+    ],
+)
 def test_a_broken_cluster_description_is_refused_naming_the_variable(text, message):
     with pytest.raises(clusters.ClusterError, match=message) as error:
         clusters.from_environment({"CLUSTER_SPEC": text})
@@ -109,7 +119,9 @@ def test_auto_strategy_goes_multi_worker_only_in_a_cluster(monkeypatch):
 def test_only_the_chief_keeps_its_outputs(tmp_path):
     from types import SimpleNamespace
 
-    args = SimpleNamespace(serving_model_dir=str(tmp_path / "model"), model_run_dir=str(tmp_path / "run"), train_files=["x"])
+    args = SimpleNamespace(
+        serving_model_dir=str(tmp_path / "model"), model_run_dir=str(tmp_path / "run"), train_files=["x"]
+    )
     chief = clusters.from_environment({"CLUSTER_SPEC": vertex_cluster_spec(["a:1", "b:2"], "workerpool0", 0)})
     assert clusters.outputs_of_this_worker(args, chief) is args
     assert clusters.outputs_of_this_worker(args, None) is args
@@ -161,16 +173,25 @@ def test_one_replica_is_one_pool_and_several_are_a_chief_and_a_pool_of_workers()
     assert alone["replica_count"] == 1
     chief, workers = vertex_specs.worker_pool_specs(vertex_config(**{"vertex.training_replicas": 4}).vertex)
     assert (chief["replica_count"], workers["replica_count"]) == (1, 3)
-    assert chief["machine_spec"] == workers["machine_spec"] == {
-        "machine_type": "n1-standard-8", "accelerator_type": "NVIDIA_TESLA_T4", "accelerator_count": 2,
-    }
+    assert (
+        chief["machine_spec"]
+        == workers["machine_spec"]
+        == {
+            "machine_type": "n1-standard-8",
+            "accelerator_type": "NVIDIA_TESLA_T4",
+            "accelerator_count": 2,
+        }
+    )
     assert chief["container_spec"] == workers["container_spec"] == {"image_uri": VERTEX["vertex.image"]}
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"vertex.training": False, "vertex.accelerator": "none"}, "needs vertex.training = true"),
-    ({"vertex.accelerator": "tpu", "vertex.tpu_image": "tpu:1"}, "must be 1 with vertex.accelerator = tpu"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"vertex.training": False, "vertex.accelerator": "none"}, "needs vertex.training = true"),
+        ({"vertex.accelerator": "tpu", "vertex.tpu_image": "tpu:1"}, "must be 1 with vertex.accelerator = tpu"),
+    ],
+)
 def test_several_training_machines_need_vertex_training_and_no_tpu(settings, message):
     from pipeline import vertex_specs
     from pipeline.config import ConfigError
@@ -229,15 +250,24 @@ def test_two_workers_train_one_model_and_only_the_chief_exports_it(data, tmp_pat
             env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "CLUSTER_SPEC")}
             env.update(CLUSTER_SPEC=vertex_cluster_spec(addresses, pool, 0), TMPDIR=str(scratch), PYTHONUNBUFFERED="1")
             log = open(tmp_path / f"{pool}.log", "w")
-            processes.append((pool, log, subprocess.Popen(
-                [sys.executable, "-c", WORKER_SCRIPT, json.dumps(vars(args))],
-                cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-            )))
+            processes.append(
+                (
+                    pool,
+                    log,
+                    subprocess.Popen(
+                        [sys.executable, "-c", WORKER_SCRIPT, json.dumps(vars(args))],
+                        cwd=PROJECT_DIR,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    ),
+                )
+            )
         deadline = time.monotonic() + WORKER_TIMEOUT_SECONDS
-        for pool, log, process in processes:
+        for _pool, _log, process in processes:
             process.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
-        for pool, log, process in processes:
+        for _pool, _log, process in processes:
             if process.poll() is None:
                 process.kill()
                 process.wait()

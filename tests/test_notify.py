@@ -19,8 +19,18 @@ from pipeline.reporting import notify
 from pipeline.reporting.outcome import RunOutcome, outcome_of, read_outcome
 from pipeline.reporting.summary import Evaluation, RunSummary
 
-FIELDS = {"pipeline", "run_id", "state", "failed_component", "error", "blessed", "reasons", "pushed_version",
-          "accuracy", "text"}
+FIELDS = {
+    "pipeline",
+    "run_id",
+    "state",
+    "failed_component",
+    "error",
+    "blessed",
+    "reasons",
+    "pushed_version",
+    "accuracy",
+    "text",
+}
 
 
 @contextmanager
@@ -69,22 +79,40 @@ def refused_url() -> str:
 
 
 def evaluation(blessed: bool) -> Evaluation:
-    return Evaluation(accuracy=0.8125, example_count=80, confusion=[[1] * 5] * 5, blessed=blessed,
-                      reasons=["accuracy 0.812 is at least the floor 0.500"] if blessed else
-                      ["sparse_categorical_accuracy 0.812 is below the floor 0.900"])
+    return Evaluation(
+        accuracy=0.8125,
+        example_count=80,
+        confusion=[[1] * 5] * 5,
+        blessed=blessed,
+        reasons=["accuracy 0.812 is at least the floor 0.500"]
+        if blessed
+        else ["sparse_categorical_accuracy 0.812 is below the floor 0.900"],
+    )
 
 
 @pytest.mark.parametrize(
     "summary, state, text",
     [
-        (RunSummary(evaluation=evaluation(True), pushed_path="/srv/serving/1700000000"), "pushed",
-         "flowers run R1 pushed version 1700000000 (accuracy 0.812)"),
-        (RunSummary(evaluation=evaluation(False)), "not_blessed",
-         "flowers run R1 not blessed (accuracy 0.812): sparse_categorical_accuracy 0.812 is below the floor 0.900"),
-        (RunSummary(evaluation=evaluation(True), pushed_path="/srv/serving/1", already_serving=True), "unchanged",
-         "flowers run R1 finished; the blessed model was already serving (accuracy 0.812)"),
-        (RunSummary(failed="Trainer failed: too few examples"), "failed",
-         "flowers run R1 FAILED in Trainer: too few examples"),
+        (
+            RunSummary(evaluation=evaluation(True), pushed_path="/srv/serving/1700000000"),
+            "pushed",
+            "flowers run R1 pushed version 1700000000 (accuracy 0.812)",
+        ),
+        (
+            RunSummary(evaluation=evaluation(False)),
+            "not_blessed",
+            "flowers run R1 not blessed (accuracy 0.812): sparse_categorical_accuracy 0.812 is below the floor 0.900",
+        ),
+        (
+            RunSummary(evaluation=evaluation(True), pushed_path="/srv/serving/1", already_serving=True),
+            "unchanged",
+            "flowers run R1 finished; the blessed model was already serving (accuracy 0.812)",
+        ),
+        (
+            RunSummary(failed="Trainer failed: too few examples"),
+            "failed",
+            "flowers run R1 FAILED in Trainer: too few examples",
+        ),
     ],
 )
 def test_the_outcome_says_how_a_run_ended(summary, state, text):
@@ -148,9 +176,15 @@ def shards(tmp_path_factory) -> Path:
 
 def run_with(shards: Path, work: Path, url: str, **settings) -> tuple[int, str]:
     overrides = {
-        "data.source": f"{shards}/*.tfrec", "run.work_dir": str(work), "model.image_size": 32,
-        "model.batch_size": 16, "model.epochs": 1, "gate.min_accuracy": 0, "notify.webhook": url,
-        "notify.timeout_seconds": 1.0, **settings,
+        "data.source": f"{shards}/*.tfrec",
+        "run.work_dir": str(work),
+        "model.image_size": 32,
+        "model.batch_size": 16,
+        "model.epochs": 1,
+        "gate.min_accuracy": 0,
+        "notify.webhook": url,
+        "notify.timeout_seconds": 1.0,
+        **settings,
     }
     from pipeline.reporting.runs import exit_status
     from pipeline.runners.local import run_local
@@ -211,8 +245,11 @@ def test_runs_of_an_empty_work_dir_and_an_unknown_run(tmp_path, capsys):
 # ------------------------------------------------------------- runs on Vertex AI
 
 VERTEX = {
-    "vertex.project": "flowers-test", "vertex.region": "europe-west4", "vertex.pipeline_root": "gs://b/root",
-    "vertex.image": "europe-west4-docker.pkg.dev/flowers-test/p/flowers-tfx:1", "data.source": "gs://b/d/*.tfrec",
+    "vertex.project": "flowers-test",
+    "vertex.region": "europe-west4",
+    "vertex.pipeline_root": "gs://b/root",
+    "vertex.image": "europe-west4-docker.pkg.dev/flowers-test/p/flowers-tfx:1",
+    "data.source": "gs://b/d/*.tfrec",
 }
 
 
@@ -237,11 +274,16 @@ def test_the_compiled_spec_notifies_from_an_exit_handler_after_every_task(tmp_pa
 def test_the_exit_handler_posts_a_failed_run_with_its_failing_task():
     from components.run_notifier.component import notify_final_status
 
-    status = json.dumps({
-        "state": "FAILED",
-        "error": {"code": 9, "message": "The DAG failed because some tasks failed. The failed tasks are: [Trainer]."},
-        "pipelineJobResourceName": "projects/123/locations/europe-west4/pipelineJobs/flowers-20261201",
-    })
+    status = json.dumps(
+        {
+            "state": "FAILED",
+            "error": {
+                "code": 9,
+                "message": "The DAG failed because some tasks failed. The failed tasks are: [Trainer].",
+            },
+            "pipelineJobResourceName": "projects/123/locations/europe-west4/pipelineJobs/flowers-20261201",
+        }
+    )
     with webhook_server() as (url, received):
         body = notify_final_status(status, url, '["failed"]', "flowers", 2.0, lookup=lambda name: pytest.fail())
     assert received == [body]

@@ -96,8 +96,15 @@ def test_summary_and_report(first_run, work_dir):
     assert "BLESSED: accuracy" in out
     assert "Pushed to " in out
     run_dir = sorted((work_dir / "runs").iterdir())[0]
-    for name in ("pipeline.log", "config.toml", "summary.txt", "report.md", "training_curves.png",
-                 "confusion_matrix.png", "sample_predictions.png"):
+    for name in (
+        "pipeline.log",
+        "config.toml",
+        "summary.txt",
+        "report.md",
+        "training_curves.png",
+        "confusion_matrix.png",
+        "sample_predictions.png",
+    ):
         assert (run_dir / name).is_file(), name
     assert "Component Trainer is finished" in (run_dir / "pipeline.log").read_text()
 

@@ -17,9 +17,10 @@ import tensorflow as tf
 from PIL import Image
 
 import schema
-from pipeline.serving import predict
 from pipeline.cli.main import main as flowers_tfx
+from pipeline.serving import predict
 from pipeline.serving.versions import ServingDirError, find_saved_model
+
 
 def jpeg(color: tuple[int, int, int], size: tuple[int, int] = (40, 30)) -> bytes:
     buffer = io.BytesIO()
@@ -181,7 +182,7 @@ def test_predict_answers_what_tf_serving_would_for_a_rest_request(trained, photo
         assert prediction.class_id == served["class_id"][row].numpy()
         assert prediction.class_name == served["class_name"][row].numpy().decode()
         probabilities = {s.class_name: s.probability for s in prediction.predictions}
-        expected = dict(zip(schema.LABELS, served["probabilities"][row].numpy().tolist()))
+        expected = dict(zip(schema.LABELS, served["probabilities"][row].numpy().tolist(), strict=True))
         assert probabilities == pytest.approx(expected, abs=1e-6)
     # The PNG is the first JPEG re-encoded losslessly: the same pixels, the same answer.
     assert report.predictions[-1].class_id == report.predictions[0].class_id

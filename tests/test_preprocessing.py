@@ -34,7 +34,7 @@ def records():
     colours = [(200, 50, 50), (20, 180, 40), (60, 60, 220), (250, 250, 0), (10, 10, 10), (128, 128, 128)]
     return [
         {features.IMAGE: [jpeg(w, h, c, i)], features.LABEL: [i % 5]}
-        for i, ((w, h), c) in enumerate(zip(shapes, colours))
+        for i, ((w, h), c) in enumerate(zip(shapes, colours, strict=True))
     ]
 
 
@@ -62,7 +62,7 @@ def test_channel_statistics_match_numpy(records, tmp_path):
     transformed = run_transform(records, tmp_path)
 
     assert len(transformed) == len(records)
-    for record, pixel_values, output in zip(records, pixels, transformed):
+    for record, pixel_values, output in zip(records, pixels, transformed, strict=True):
         image = np.asarray(output[features.IMAGE]).reshape(SIZE, SIZE, 3)
         np.testing.assert_allclose(image, (pixel_values - mean) / std, rtol=1e-4, atol=1e-4)
         assert output[features.LABEL] == record[features.LABEL][0]
@@ -101,7 +101,11 @@ def test_a_large_jpeg_is_decoded_scaled_down_to_nearly_the_same_pixels():
     Image.fromarray(pixels).save(buffer, format="JPEG", quality=95)
     jpeg = buffer.getvalue()
     assert [int(preprocessing.jpeg_scale_index(tf.constant([200, 300]), size)) for size in (24, 50, 99, 100, 101)] == [
-        3, 2, 1, 1, 0
+        3,
+        2,
+        1,
+        1,
+        0,
     ]
     full = tf.image.convert_image_dtype(tf.io.decode_jpeg(jpeg, channels=3), tf.float32)[:, 50:250]
     for size in (24, 50, 100):

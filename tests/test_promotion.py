@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.serving import promotion
 from pipeline.cli.main import main as flowers_tfx
+from pipeline.serving import promotion
 from pipeline.serving.promotion import PromotionError, PromotionRefused
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -36,20 +36,25 @@ def make_version(serving: Path, version: int, blessing: str | None = "BLESSED", 
     if blessing:
         (blessing_dir / blessing).write_text("")
     if manifest:
-        (folder / "assets.extra" / "push.json").write_text(json.dumps({
-            "version": version,
-            "model_uri": f"/pipeline/Trainer/model/{version}",
-            "model_artifact_id": version,
-            "blessing_uri": str(blessing_dir),
-            "pushed_at": "2026-01-01T00:00:00Z",
-        }))
+        (folder / "assets.extra" / "push.json").write_text(
+            json.dumps(
+                {
+                    "version": version,
+                    "model_uri": f"/pipeline/Trainer/model/{version}",
+                    "model_artifact_id": version,
+                    "blessing_uri": str(blessing_dir),
+                    "pushed_at": "2026-01-01T00:00:00Z",
+                }
+            )
+        )
     return folder
 
 
 def tree_hashes(folder: Path) -> dict[str, str]:
     return {
         str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*")) if path.is_file()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
     }
 
 
@@ -250,7 +255,10 @@ promotion.rollback(Path({str(prod)!r}))
     assert outcome.recovered == ["finished the interrupted rollback of version 100"]
     assert (outcome.replaced, numbered(prod)) == (100, ["300"])
     assert [(e["action"], e["version"]) for e in promotion.read_log(prod)] == [
-        ("promote", 100), ("promote", 200), ("rollback", 100), ("promote", 300)
+        ("promote", 100),
+        ("promote", 200),
+        ("rollback", 100),
+        ("promote", 300),
     ]
 
 
@@ -284,8 +292,11 @@ def test_promote_twice_then_roll_back_twice(serving, prod):
         promotion.rollback(prod)
     log = [(e["action"], e["version"], e["replaced"]) for e in promotion.read_log(prod)]
     assert log == [
-        ("promote", 100, None), ("promote", 200, 100), ("promote", 300, 200),
-        ("rollback", 200, 300), ("rollback", 100, 200),
+        ("promote", 100, None),
+        ("promote", 200, 100),
+        ("promote", 300, 200),
+        ("rollback", 200, 300),
+        ("rollback", 100, 200),
     ]
 
 

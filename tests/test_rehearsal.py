@@ -55,31 +55,53 @@ def small_spec(tmp_path: Path) -> Path:
     """A hand-written spec with the shapes TFX compiles: a resolver, a driver step, dependencies."""
     component = lambda label, outputs: {  # noqa: E731
         "executorLabel": label,
-        "outputDefinitions": {"artifacts": {k: {"artifactType": {"instanceSchema": f"title: {t}\ntype: object\n"}}
-                                            for k, t in outputs.items()}},
+        "outputDefinitions": {
+            "artifacts": {
+                k: {"artifactType": {"instanceSchema": f"title: {t}\ntype: object\n"}} for k, t in outputs.items()
+            }
+        },
     }
     spec = {
         "pipelineSpec": {
             "pipelineInfo": {"name": "tiny"},
-            "root": {"dag": {"tasks": {
-                "B": {"componentRef": {"name": "B"}, "dependentTasks": ["A"],
-                      "inputs": {"artifacts": {"examples": {"taskOutputArtifact": {
-                          "producerTask": "A", "outputArtifactKey": "examples"}}},
-                                 "parameters": {"p": {"runtimeValue": {"constantValue": {"stringValue": "/pipeline/schema/x"}}}}}},
-                "A": {"componentRef": {"name": "A"}},
-                "R": {"componentRef": {"name": "R"}},
-            }}},
+            "root": {
+                "dag": {
+                    "tasks": {
+                        "B": {
+                            "componentRef": {"name": "B"},
+                            "dependentTasks": ["A"],
+                            "inputs": {
+                                "artifacts": {
+                                    "examples": {
+                                        "taskOutputArtifact": {"producerTask": "A", "outputArtifactKey": "examples"}
+                                    }
+                                },
+                                "parameters": {
+                                    "p": {"runtimeValue": {"constantValue": {"stringValue": "/pipeline/schema/x"}}}
+                                },
+                            },
+                        },
+                        "A": {"componentRef": {"name": "A"}},
+                        "R": {"componentRef": {"name": "R"}},
+                    }
+                }
+            },
             "components": {
                 "A": component("A_executor", {"examples": "tfx.Examples"}),
                 "B": component("B_executor", {"model": "tfx.Model"}),
                 "R": component("R_executor", {"model": "tfx.Model"}),
             },
-            "deploymentSpec": {"executors": {
-                "A_executor": {"container": {"command": ["python", "-m", "a"], "args": ["{{$}}"]}},
-                "B_executor": {"container": {"command": ["python", "-m", "b"], "args": ["{{$}}"]}},
-                "R_executor": {"resolver": {"outputArtifactQueries": {"model": {
-                    "filter": 'schema_title="tfx.Model" AND state=LIVE'}}}},
-            }},
+            "deploymentSpec": {
+                "executors": {
+                    "A_executor": {"container": {"command": ["python", "-m", "a"], "args": ["{{$}}"]}},
+                    "B_executor": {"container": {"command": ["python", "-m", "b"], "args": ["{{$}}"]}},
+                    "R_executor": {
+                        "resolver": {
+                            "outputArtifactQueries": {"model": {"filter": 'schema_title="tfx.Model" AND state=LIVE'}}
+                        }
+                    },
+                }
+            },
         },
         "runtimeConfig": {"gcsOutputDirectory": "gs://bucket/root"},
     }
@@ -122,10 +144,17 @@ def test_gs_is_under_the_root_and_pipeline_is_this_checkout(tmp_path):
 def test_resolver_queries_answer_with_the_latest_match(tmp_path):
     records = Records(tmp_path)
     blessing = {"type": {"instanceSchema": "title: tfx.ModelBlessing\n"}, "uri": "gs://b/1"}
-    records.add_artifacts("Evaluator", {"blessing": {"artifacts": [
-        {**blessing, "name": "r/1", "metadata": {"blessed": 1, "current_model_id": "r/0"}},
-        {**blessing, "name": "r/2", "metadata": {"blessed": 0}},
-    ]}})
+    records.add_artifacts(
+        "Evaluator",
+        {
+            "blessing": {
+                "artifacts": [
+                    {**blessing, "name": "r/1", "metadata": {"blessed": 1, "current_model_id": "r/0"}},
+                    {**blessing, "name": "r/2", "metadata": {"blessed": 0}},
+                ]
+            }
+        },
+    )
     query = 'schema_title="tfx.ModelBlessing" AND state=LIVE AND metadata.blessed.number_value=1'
     assert [a["name"] for a in records.query(query)] == ["r/1"]
     assert records.query('schema_title="tfx.Model" AND state=LIVE') == []
@@ -184,7 +213,9 @@ def rehearse_until_a_checkpoint(spec: Path, root: Path, checkpoints: Path, timeo
 
     process = subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli.main", "rehearse", str(spec), "--root", str(root)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + timeout
@@ -220,7 +251,7 @@ def test_the_production_spec_rehearses_a_schedule(tmp_path, capsys):
     assert "Vertex AI Training CustomJob" in out and "cloud-tpu + 8 TPU_V3" in out
     assert "Model Registry upload of gs://" in out and "with 100% of the traffic" in out
     # It ends with the summary `flowers-tfx run` prints, read from the tasks' artifacts.
-    summary = out[out.index("Rehearsal finished"):]
+    summary = out[out.index("Rehearsal finished") :]
     assert "Examples" in summary and "span 1" in summary and "Records screened: 120" in summary
     assert "Evaluation on" in summary and "BLESSED: accuracy" in summary and "Pushed to" in summary
     [version] = pushed_versions(root)
@@ -278,11 +309,13 @@ def training_job(**machine):
         "display_name": "tfx_1",
         "job_spec": {
             "service_account": "sa@flowers-test.iam.gserviceaccount.com",
-            "worker_pool_specs": [{
-                "machine_spec": {"machine_type": "n1-standard-8", **machine},
-                "replica_count": 1,
-                "container_spec": {"image_uri": "image:1", "command": ["python", "-m", "tfx.scripts.run_executor"]},
-            }],
+            "worker_pool_specs": [
+                {
+                    "machine_spec": {"machine_type": "n1-standard-8", **machine},
+                    "replica_count": 1,
+                    "container_spec": {"image_uri": "image:1", "command": ["python", "-m", "tfx.scripts.run_executor"]},
+                }
+            ],
         },
     }
 
@@ -346,30 +379,44 @@ def test_a_rehearsal_that_fails_still_notifies_from_the_exit_handler(tmp_path, c
 # -------------------------------------------------------- Dataflow and the Model Registry stand-ins
 
 DATAFLOW_ARGS = [
-    "--runner=DataflowRunner", "--project=flowers-test", "--region=europe-west4",
-    "--temp_location=gs://flowers-rehearsal/root/tmp", "--machine_type=n1-standard-4", "--max_num_workers=4",
+    "--runner=DataflowRunner",
+    "--project=flowers-test",
+    "--region=europe-west4",
+    "--temp_location=gs://flowers-rehearsal/root/tmp",
+    "--machine_type=n1-standard-4",
+    "--max_num_workers=4",
     "--sdk_container_image=europe-west4-docker.pkg.dev/flowers-test/pipelines/flowers-tfx:1",
-    "--sdk_location=container", "--experiments=use_runner_v2",
+    "--sdk_location=container",
+    "--experiments=use_runner_v2",
 ]
 
 
 def test_dataflow_options_are_checked_then_the_direct_runner_takes_over():
     from pipeline.runners.rehearsal import dataflow
 
-    executor_args = ["--executor_class_path", "tfx.components.statistics_gen.executor.Executor",
-                     "--json_serialized_invocation_args", "{}"]
+    executor_args = [
+        "--executor_class_path",
+        "tfx.components.statistics_gen.executor.Executor",
+        "--json_serialized_invocation_args",
+        "{}",
+    ]
     args, note = dataflow.localize(executor_args + DATAFLOW_ARGS)
     assert args == executor_args + ["--runner=DirectRunner", DATAFLOW_ARGS[6]]
-    assert note.startswith("Dataflow options checked (project flowers-test, region europe-west4, up to 4 x n1-standard-4")
+    assert note.startswith(
+        "Dataflow options checked (project flowers-test, region europe-west4, up to 4 x n1-standard-4"
+    )
     assert dataflow.localize(executor_args) == (executor_args, "")
 
 
-@pytest.mark.parametrize("change, refused", [
-    ("--project=Flowers Test", "Invalid Project ID"),
-    ("--temp_location=/tmp/dataflow", "temp_location"),
-    ("--max_num_workers=many", "invalid int value"),
-    ("--max_num_wrkers=4", "unknown option(s) --max_num_wrkers"),
-])
+@pytest.mark.parametrize(
+    "change, refused",
+    [
+        ("--project=Flowers Test", "Invalid Project ID"),
+        ("--temp_location=/tmp/dataflow", "temp_location"),
+        ("--max_num_workers=many", "invalid int value"),
+        ("--max_num_wrkers=4", "unknown option(s) --max_num_wrkers"),
+    ],
+)
 def test_dataflow_options_that_dataflow_would_refuse_are_named(change, refused):
     from pipeline.runners.rehearsal import dataflow
     from pipeline.runners.rehearsal.stand_ins import RequestRefused
@@ -391,8 +438,9 @@ def test_the_registry_stand_in_checks_uploads_keeps_versions_and_splits_traffic(
         folder = tmp_path / "gcs" / BUCKET / "serving" / version
         folder.mkdir(parents=True)
         (folder / "saved_model.pb").write_bytes(b"pb")
-    target = pusher.RegistryTarget("flowers-test", "europe-west4", "flowers", "image:1", endpoint="flowers",
-                                   traffic_percent=10)
+    target = pusher.RegistryTarget(
+        "flowers-test", "europe-west4", "flowers", "image:1", endpoint="flowers", traffic_percent=10
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(pusher, "aiplatform", sdk)
         with pytest.raises(RegistryRequestRefused, match="holds no saved_model.pb"):

@@ -137,10 +137,13 @@ def test_a_damaged_remote_manifest_is_named(tmp_path):
     assert versions.version_dirs(url(tmp_path / "serving")) == {3: url(version)}
 
 
-@pytest.mark.parametrize("command", [
-    ["models", "promote", "3", "--to", "gs://bucket/production"],
-    ["models", "rollback", "--to", "gs://bucket/production"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["models", "promote", "3", "--to", "gs://bucket/production"],
+        ["models", "rollback", "--to", "gs://bucket/production"],
+    ],
+)
 def test_promotion_refuses_an_object_store_naming_it(tmp_path, capsys, command):
     status = main(command + ["--work-dir", str(tmp_path)])
     assert status == 2
@@ -149,8 +152,19 @@ def test_promotion_refuses_an_object_store_naming_it(tmp_path, capsys, command):
 
 
 def test_promotion_refuses_a_remote_source(tmp_path, capsys):
-    status = main(["models", "promote", "3", "--to", str(tmp_path / "prod"), "--serving-dir", "gs://b/serving",
-                   "--work-dir", str(tmp_path)])
+    status = main(
+        [
+            "models",
+            "promote",
+            "3",
+            "--to",
+            str(tmp_path / "prod"),
+            "--serving-dir",
+            "gs://b/serving",
+            "--work-dir",
+            str(tmp_path),
+        ]
+    )
     assert status == 2
     assert "gs://b/serving: promotion and rollback need a local directory" in capsys.readouterr().err
     with pytest.raises(promotion.PromotionError, match="file:///x"):

@@ -13,9 +13,7 @@ import types
 import numpy as np
 import pytest
 import tf_keras as keras
-
 from test_notify import webhook_server
-
 
 # ------------------------------------------------------------ RunNotifier and notify.on
 
@@ -65,10 +63,12 @@ def test_only_the_chief_writes_the_first_phase_into_the_shared_folder(tmp_path):
     from components.trainer import training
 
     shared = tmp_path / "checkpoints" / "first_phase"
-    chief_args = types.SimpleNamespace(model_run_dir=str(tmp_path / "chief" / "model_run"),
-                                       serving_model_dir=str(tmp_path / "chief" / "model"))
-    worker_args = types.SimpleNamespace(model_run_dir=str(tmp_path / "scratch" / "model_run"),
-                                        serving_model_dir=str(tmp_path / "scratch" / "model"))
+    chief_args = types.SimpleNamespace(
+        model_run_dir=str(tmp_path / "chief" / "model_run"), serving_model_dir=str(tmp_path / "chief" / "model")
+    )
+    worker_args = types.SimpleNamespace(
+        model_run_dir=str(tmp_path / "scratch" / "model_run"), serving_model_dir=str(tmp_path / "scratch" / "model")
+    )
     history = {"loss": [np.float32(0.5)]}
 
     written = training.keep_first_phase(_tiny_model(), history, str(shared), worker_args, chief_args)
@@ -87,7 +87,7 @@ def test_run_fn_waits_for_every_worker_after_the_first_phase():
     from components.trainer import training
 
     source = inspect.getsource(training.run_fn)
-    after_keep = source[source.index("keep_first_phase("):]
+    after_keep = source[source.index("keep_first_phase(") :]
     assert after_keep.index("wait_for_every_worker") < after_keep.index("if fine_tune:")
 
 
@@ -129,10 +129,10 @@ def test_an_in_process_rehearsal_puts_the_live_modules_back(tmp_path, monkeypatc
 
 def test_a_permission_error_on_the_registry_is_not_called_a_missing_version(monkeypatch, capsys):
     from google.api_core import exceptions as google_exceptions
+    from test_endpoint_promotion import SETTINGS
 
     from pipeline.cli.main import main
     from pipeline.serving import endpoint
-    from test_endpoint_promotion import SETTINGS
 
     class Model:
         def __init__(self, model_name, **kwargs):

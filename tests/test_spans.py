@@ -14,8 +14,8 @@ import pytest
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.proto import example_gen_pb2
 
-from components.training_data import data_lineage, data_profile
 from components.example_gen import spans
+from components.training_data import data_lineage, data_profile
 from pipeline.config import load_config
 from pipeline.data.shards import DataError
 from pipeline.data.source import check_local_data, split_glob
@@ -42,7 +42,10 @@ def test_spans_are_listed_from_numbered_folders_with_or_without_a_width(tmp_path
 def test_date_specs_are_spans_counted_in_days_as_tfx_counts_them(tmp_path):
     touch(tmp_path, "2026-11-30/a.tfrec", "2026-12-01/a.tfrec")
     listed = spans.existing_spans(str(tmp_path), "{YYYY}-{MM}-{DD}/*.tfrec")
-    assert listed == [example_gen_utils.date_to_span_number(2026, 11, 30), example_gen_utils.date_to_span_number(2026, 12, 1)]
+    assert listed == [
+        example_gen_utils.date_to_span_number(2026, 11, 30),
+        example_gen_utils.date_to_span_number(2026, 12, 1),
+    ]
 
 
 def test_the_window_is_the_latest_existing_spans_each_at_its_latest_version(tmp_path):
@@ -51,7 +54,10 @@ def test_the_window_is_the_latest_existing_spans_each_at_its_latest_version(tmp_
     assert spans.window(str(tmp_path), template, 4, 1) == [(4, "span-4/v-1/*.tfrec")]
     # span 2 is missing: the window of three is the latest three that exist.
     assert spans.window(str(tmp_path), template, 4, 3) == [
-        (1, "span-1/v-1/*.tfrec"), (3, "span-3/v-2/*.tfrec"), (4, "span-4/v-1/*.tfrec")]
+        (1, "span-1/v-1/*.tfrec"),
+        (3, "span-3/v-2/*.tfrec"),
+        (4, "span-4/v-1/*.tfrec"),
+    ]
     assert spans.window(str(tmp_path), template, 4, 9)[0][0] == 1
     assert spans.window(str(tmp_path), split("*.tfrec"), 0, 3) == [(0, "*.tfrec")]
 
@@ -76,7 +82,9 @@ def test_profiles_merge_to_the_profile_of_the_union():
     from pipeline.data.shards import example_bytes
     from pipeline.data.synth import synthetic_jpeg
 
-    records = [example_bytes(synthetic_jpeg(seed=3, index=i, class_id=i % 5, size=32), i % 5, 32, 32) for i in range(12)]
+    records = [
+        example_bytes(synthetic_jpeg(seed=3, index=i, class_id=i % 5, size=32), i % 5, 32, 32) for i in range(12)
+    ]
     whole = data_profile.profile_records(records, 5)
     parts = [data_profile.profile_records(records[:5], 5), data_profile.profile_records(records[5:], 5)]
     assert data_profile.merge_profiles(parts, 5) == whole
@@ -84,15 +92,22 @@ def test_profiles_merge_to_the_profile_of_the_union():
 
 def test_the_lineage_is_described_by_span_and_by_split():
     lineage = {
-        "spans": [{"span": 1, "examples": 10, "classes": [2] * 5, "pattern": "span-1/*"},
-                  {"span": 2, "examples": 5, "classes": [1] * 5, "pattern": "span-2/*"}],
-        "splits": {"eval": {"examples": 3, "classes": [1, 1, 1, 0, 0], "image_bytes": [3]},
-                   "train": {"examples": 12, "classes": [2, 2, 2, 3, 3], "image_bytes": [12]}},
+        "spans": [
+            {"span": 1, "examples": 10, "classes": [2] * 5, "pattern": "span-1/*"},
+            {"span": 2, "examples": 5, "classes": [1] * 5, "pattern": "span-2/*"},
+        ],
+        "splits": {
+            "eval": {"examples": 3, "classes": [1, 1, 1, 0, 0], "image_bytes": [3]},
+            "train": {"examples": 12, "classes": [2, 2, 2, 3, 3], "image_bytes": [12]},
+        },
     }
     short = data_lineage.short(lineage)
     assert "image_bytes" not in short["splits"]["train"] and "pattern" not in short["spans"][0]
     assert data_lineage.describe(short, ["a", "b", "c", "d", "e"]) == [
-        "spans 1 (10 examples), 2 (5 examples)", "train 12: a 2, b 2, c 2, d 3, e 3", "eval 3: a 1, b 1, c 1, d 0, e 0"]
+        "spans 1 (10 examples), 2 (5 examples)",
+        "train 12: a 2, b 2, c 2, d 3, e 3",
+        "eval 3: a 1, b 1, c 1, d 0, e 0",
+    ]
     assert data_lineage.describe_spans(short) == "1, 2"
 
 
@@ -132,7 +147,10 @@ def test_a_weekly_schedule_takes_each_new_span_and_nothing_twice(tmp_path, small
     lineage = examples_lineage(work)
     assert [span["span"] for span in lineage["spans"]] == [2] and lineage["spans"][0]["examples"] == 100
     assert "the last blessed model was trained on span 1" in out
-    assert result.summary.pushed_path and manifest_data(work / "serving", Path(result.summary.pushed_path).name)["spans"][0]["span"] == 2
+    assert (
+        result.summary.pushed_path
+        and manifest_data(work / "serving", Path(result.summary.pushed_path).name)["spans"][0]["span"] == 2
+    )
 
     # Week 3: nothing arrived; everything comes from the cache and nothing is pushed.
     versions = sorted(p.name for p in (work / "serving").iterdir() if p.name.isdigit())
@@ -161,8 +179,13 @@ def test_a_weekly_schedule_takes_each_new_span_and_nothing_twice(tmp_path, small
 def test_models_list_says_which_spans_and_classes_a_version_learned_from(tmp_path):
     from pipeline.serving.served_models import ServedModel, format_served_models
 
-    data = {"spans": [{"span": 3, "examples": 40, "classes": [8] * 5}],
-            "splits": {"train": {"examples": 32, "classes": [7, 7, 6, 6, 6]}, "eval": {"examples": 8, "classes": [1, 1, 2, 2, 2]}}}
+    data = {
+        "spans": [{"span": 3, "examples": 40, "classes": [8] * 5}],
+        "splits": {
+            "train": {"examples": 32, "classes": [7, 7, 6, 6, 6]},
+            "eval": {"examples": 8, "classes": [1, 1, 2, 2, 2]},
+        },
+    }
     text = format_served_models([ServedModel(version=7, path=str(tmp_path / "7"), data=data)], tmp_path)
     assert "  spans     3 (40 examples)" in text
     assert "  train     32: daisy 7, dandelion 7, roses 6, sunflowers 6, tulips 6" in text

@@ -9,10 +9,10 @@ import logging
 import numpy as np
 import pytest
 import tensorflow as tf
+from trainer_inputs import SIZE, fn_args, make_trainer_data
 
 from components.trainer import training as trainer
 from pipeline.data.synth import synthetic_jpeg
-from trainer_inputs import SIZE, fn_args, make_trainer_data
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +52,10 @@ def test_export_holds_warmup_requests_that_the_model_answers(exported):
 
     model = tf.saved_model.load(exported.serving_model_dir)
     path = f"{exported.serving_model_dir}/{signatures.WARMUP_FILE}"
-    requests = [prediction_log_pb2.PredictionLog.FromString(r.numpy()).predict_log.request
-                for r in tf.data.TFRecordDataset(path)]
+    requests = [
+        prediction_log_pb2.PredictionLog.FromString(r.numpy()).predict_log.request
+        for r in tf.data.TFRecordDataset(path)
+    ]
     assert len(requests) == trainer.WARMUP_REQUESTS
     for request in requests:
         signature = model.signatures[request.model_spec.signature_name]
@@ -97,7 +99,7 @@ def dataset_contents(dataset) -> list[tuple[int, float]]:
     return sorted(
         (int(label), round(float(np.sum(image)), 2))
         for images, labels in dataset
-        for image, label in zip(images.numpy(), labels.numpy().reshape(-1))
+        for image, label in zip(images.numpy(), labels.numpy().reshape(-1), strict=True)
     )
 
 

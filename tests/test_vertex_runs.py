@@ -12,15 +12,15 @@ from google.auth import credentials as auth_credentials
 from google.cloud.aiplatform_v1.services.pipeline_service import PipelineServiceClient
 from google.cloud.aiplatform_v1.types import artifact as gca_artifact
 from google.cloud.aiplatform_v1.types import pipeline_job as gca_pipeline_job
-from google.cloud.aiplatform_v1.types import pipeline_state
-from google.cloud.aiplatform_v1.types import pipeline_service
+from google.cloud.aiplatform_v1.types import pipeline_service, pipeline_state
 
 from pipeline.cli.main import main
 
 PROJECT, REGION = "flowers-test", "europe-west4"
 PARENT = f"projects/{PROJECT}/locations/{REGION}"
 SET_OPTIONS = [
-    f"--set=vertex.project={PROJECT}", f"--set=vertex.region={REGION}",
+    f"--set=vertex.project={PROJECT}",
+    f"--set=vertex.region={REGION}",
     "--set=vertex.pipeline_root=gs://flowers-test-bucket/root",
 ]
 State = pipeline_state.PipelineState
@@ -42,7 +42,9 @@ def job(job_id: str, state, pushed: int | None = None, already_serving: int = 0,
             continue
         tasks.append(detail)
     return gca_pipeline_job.PipelineJob(
-        name=f"{PARENT}/pipelineJobs/{job_id}", display_name="flowers", state=state,
+        name=f"{PARENT}/pipelineJobs/{job_id}",
+        display_name="flowers",
+        state=state,
         job_detail=gca_pipeline_job.PipelineJobDetail(task_details=tasks),
     )
 
@@ -58,7 +60,9 @@ def service(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr("google.auth.default", lambda scopes=None, **kwargs: (auth_credentials.AnonymousCredentials(), PROJECT))
+    monkeypatch.setattr(
+        "google.auth.default", lambda scopes=None, **kwargs: (auth_credentials.AnonymousCredentials(), PROJECT)
+    )
 
     def get_pipeline_job(client, name=None, **kwargs):
         requests.append(("get", name))

@@ -22,9 +22,9 @@ from google.cloud.aiplatform_v1.types import pipeline_service, schedule_service
 from google.cloud.aiplatform_v1.types import schedule as gca_schedule
 from google.protobuf import json_format
 
-from pipeline.runners import vertex
 from pipeline.cli.main import main
 from pipeline.config import load_config
+from pipeline.runners import vertex
 from pipeline.runners.kubeflow import compile_pipeline
 
 PROJECT, REGION = "flowers-test", "europe-west4"
@@ -186,7 +186,11 @@ def test_a_yaml_spec_runs_under_the_configured_pipeline_root(specs, config, fake
 
 def test_schedule_create_sends_cron_limits_and_service_account(specs, config, fake_vertex, credentials):
     schedule = vertex.create_schedule(
-        config, specs["json"], "TZ=Europe/Paris 0 3 * * 1", "weekly-flowers", max_concurrent_runs=2,
+        config,
+        specs["json"],
+        "TZ=Europe/Paris 0 3 * * 1",
+        "weekly-flowers",
+        max_concurrent_runs=2,
         credentials=credentials,
     )
 

@@ -10,8 +10,8 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 import schema
-from components.transform import preprocessing
 from components.trainer import recipes
+from components.transform import preprocessing
 from pipeline.config import Config
 from pipeline.data.synth import synthetic_jpeg
 

@@ -6,14 +6,13 @@ before any preprocessing or training, with a message that names the split,
 the feature and what is wrong.
 """
 
-
 import os
 
+from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.dsl.component.experimental.annotations import InputArtifact
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
-from tensorflow_metadata.proto.v0 import anomalies_pb2
 
 ANOMALIES_FILE = "SchemaDiff.pb"
 
@@ -44,6 +43,5 @@ def AnomaliesGate(anomalies: InputArtifact[standard_artifacts.ExampleAnomalies])
     problems = read_anomalies(anomalies.uri, anomalies.split_names)
     if problems:
         raise DataAnomaliesError(
-            "the examples do not match the schema (schema/schema.pbtxt):\n  "
-            + "\n  ".join(problems)
+            "the examples do not match the schema (schema/schema.pbtxt):\n  " + "\n  ".join(problems)
         )

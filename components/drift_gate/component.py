@@ -66,7 +66,8 @@ def baseline_profile(model_uri: str) -> Optional[dict]:
 
 def describe(drifted: list) -> str:
     return "; ".join(
-        f"{check['feature']}: {check['measure']} {check['distance']:.3f} is above the threshold {check['threshold']:.3f}"
+        f"{check['feature']}: {check['measure']} {check['distance']:.3f} "
+        f"is above the threshold {check['threshold']:.3f}"
         for check in drifted
     )
 
@@ -92,8 +93,12 @@ def DriftGate(
         current = data_profile.profile_files(sorted(tf.io.gfile.glob(os.path.join(split_uri, "*"))), len(LABELS))
     baseline = baseline_profile(baseline_model.uri) if baseline_model is not None else None
     checks = data_profile.compare(current, baseline, max_class_drift, max_feature_drift) if baseline else []
-    record = {"current": current, "baseline": baseline, "checks": checks,
-              "baseline_model": baseline_model.uri if baseline_model is not None else None}
+    record = {
+        "current": current,
+        "baseline": baseline,
+        "checks": checks,
+        "baseline_model": baseline_model.uri if baseline_model is not None else None,
+    }
     tf.io.gfile.makedirs(drift.uri)  # a launcher need not have made the output folder
     with tf.io.gfile.GFile(os.path.join(drift.uri, REPORT_FILE), "w") as handle:
         handle.write(json.dumps(record, indent=1))
@@ -108,4 +113,8 @@ def DriftGate(
 
 def _shares(profile: dict) -> str:
     total = sum(profile["classes"]) or 1
-    return "[" + ", ".join(f"{name} {count / total:.2f}" for name, count in zip(LABELS, profile["classes"])) + "]"
+    return (
+        "["
+        + ", ".join(f"{name} {count / total:.2f}" for name, count in zip(LABELS, profile["classes"], strict=True))
+        + "]"
+    )

@@ -47,11 +47,11 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.training_data import data_lineage, data_profile
 from components.example_gen import spans
-from components.shared.common import tf_error_text
 from components.records.image_budget import DEFAULT_MAX_IMAGE_PIXELS
 from components.records.record_format import parse_record
+from components.shared.common import tf_error_text
+from components.training_data import data_lineage, data_profile
 from schema import LABELS
 
 QUARANTINE_DIR = "quarantine"
@@ -181,7 +181,8 @@ def _ScreenRecords(pipeline: beam.Pipeline, exec_properties: dict, split_pattern
         pipeline
         | "Shards" >> beam.Create(shards)
         | "Reshuffle" >> beam.Reshuffle()
-        | "Screen" >> beam.ParDo(ScreenShard(_settings(exec_properties)["max_image_pixels"])).with_outputs(
+        | "Screen"
+        >> beam.ParDo(ScreenShard(_settings(exec_properties)["max_image_pixels"])).with_outputs(
             _BAD, _TALLY, main="good"
         )
     )
@@ -251,8 +252,7 @@ def enforce_policy(report: ScreeningReport, max_bad_fraction: float, where: str)
 def _settings(exec_properties: dict) -> dict:
     """The screening's settings from the component's custom config, with the
     defaults for any that is missing (a pipeline compiled before it existed)."""
-    settings = {"max_bad_fraction": 0.0, "max_image_pixels": DEFAULT_MAX_IMAGE_PIXELS, "spans": 1,
-                "span_patterns": {}}
+    settings = {"max_bad_fraction": 0.0, "max_image_pixels": DEFAULT_MAX_IMAGE_PIXELS, "spans": 1, "span_patterns": {}}
     text = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
     if not text:
         return settings
@@ -299,10 +299,11 @@ def read_lineage_parts(quarantine_dir: str, window: dict[str, list[tuple[int, st
     for path in tf.io.gfile.glob(os.path.join(quarantine_dir, "*-spans*.jsonl")):
         for line in tf.io.gfile.GFile(path).read().splitlines():
             tally = json.loads(line)
-            entry = per_span.setdefault(tally["span"], {"span": tally["span"], "examples": 0,
-                                                         "classes": [0] * len(LABELS), "shards": 0})
+            entry = per_span.setdefault(
+                tally["span"], {"span": tally["span"], "examples": 0, "classes": [0] * len(LABELS), "shards": 0}
+            )
             entry["examples"] += sum(tally["classes"])
-            entry["classes"] = [a + b for a, b in zip(entry["classes"], tally["classes"])]
+            entry["classes"] = [a + b for a, b in zip(entry["classes"], tally["classes"], strict=True)]
             entry["shards"] += 1
     has_spans = any(span_patterns != [(0, pattern)] for pattern, span_patterns in window.items())
     patterns = {span: pattern for span_patterns in window.values() for span, pattern in span_patterns}
@@ -310,7 +311,7 @@ def read_lineage_parts(quarantine_dir: str, window: dict[str, list[tuple[int, st
         entry["pattern"] = patterns.get(span, "")
     splits = {}
     for path in tf.io.gfile.glob(os.path.join(quarantine_dir, _PROFILE_PREFIX + "*.json")):
-        name = os.path.splitext(os.path.basename(path))[0][len(_PROFILE_PREFIX):]
+        name = os.path.splitext(os.path.basename(path))[0][len(_PROFILE_PREFIX) :]
         splits[name] = json.loads(tf.io.gfile.GFile(path).read())
     return {"spans": sorted(per_span.values(), key=lambda e: e["span"]) if has_spans else [], "splits": splits}
 
@@ -329,9 +330,12 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                 records
                 | f"Profile[{name}]" >> beam.CombineGlobally(ProfileSplit())
                 | f"ProfileJson[{name}]" >> beam.Map(json.dumps)
-                | f"WriteProfile[{name}]" >> beam.io.WriteToText(
+                | f"WriteProfile[{name}]"
+                >> beam.io.WriteToText(
                     os.path.join(exec_properties["_quarantine_dir"], f"{_PROFILE_PREFIX}{name}"),
-                    file_name_suffix=".json", shard_name_template="")
+                    file_name_suffix=".json",
+                    shard_name_template="",
+                )
             )
         return splits
 
@@ -367,13 +371,15 @@ class ScreenedImportExampleGen(example_gen_component.FileBasedExampleGen):
         """``spans``: how many of the latest spans to read when the input
         patterns name spans (``spans.py``)."""
         settings = struct_pb2.Struct()
-        settings.update({
-            "max_bad_fraction": max_bad_fraction,
-            "max_image_pixels": max_image_pixels,
-            "spans": spans,
-            # The patterns with their placeholders: the driver resolves them to the latest span.
-            "span_patterns": {split.name: split.pattern for split in input_config.splits},
-        })
+        settings.update(
+            {
+                "max_bad_fraction": max_bad_fraction,
+                "max_image_pixels": max_image_pixels,
+                "spans": spans,
+                # The patterns with their placeholders: the driver resolves them to the latest span.
+                "span_patterns": {split.name: split.pattern for split in input_config.splits},
+            }
+        )
         custom_config = example_gen_pb2.CustomConfig()
         custom_config.custom_config.Pack(settings)
         super().__init__(

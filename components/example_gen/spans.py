@@ -51,9 +51,13 @@ def _span_regex(pattern: str) -> re.Pattern:
     """A regular expression for the pattern's paths that captures the span."""
     regex = re.escape(pattern)
     # re.escape turned the specs' braces and colons into escapes: match them so.
-    regex = re.sub(r"\\\{SPAN(?::(\d+))?\\\}", lambda m: r"(?P<span>\d{%s})" % m.group(1) if m.group(1) else r"(?P<span>\d+)", regex)
+    regex = re.sub(
+        r"\\\{SPAN(?::(\d+))?\\\}",
+        lambda m: r"(?P<span>\d{%s})" % m.group(1) if m.group(1) else r"(?P<span>\d+)",
+        regex,
+    )
     regex = re.sub(r"\\\{VERSION(?::(\d+))?\\\}", r"\\d+", regex)
-    for spec, group, width in zip(example_gen_utils.DATE_SPECS, _DATE_GROUPS, (4, 2, 2)):
+    for spec, group, width in zip(example_gen_utils.DATE_SPECS, _DATE_GROUPS, (4, 2, 2), strict=True):
         regex = regex.replace(re.escape(spec), r"(?P<%s>\d{%d})" % (group, width))
     regex = regex.replace(r"\*", r"[^/]*").replace(r"\?", r"[^/]")
     return re.compile(regex + "$")
@@ -93,5 +97,5 @@ def window(base: str, split: example_gen_pb2.Input.Split, latest: int, size: int
     if not has_span_spec(split.pattern):
         return [(0, split.pattern)]
     older = [span for span in existing_spans(base, split.pattern) if span < latest]
-    chosen = older[max(0, len(older) - (size - 1)):] + [latest] if size > 1 else [latest]
+    chosen = older[max(0, len(older) - (size - 1)) :] + [latest] if size > 1 else [latest]
     return [(span, resolve_span(base, split, span)) for span in chosen]

@@ -59,7 +59,9 @@ def upload_version(model_dir: str, serving_version: str, target: RegistryTarget)
     alias = f"{ALIAS_PREFIX}{serving_version}"
     existing = _existing_model(f"{target.model_id}@{alias}", target)
     if existing is not None:
-        logging.info("Serving version %s is already in the registry as %s", serving_version, existing.versioned_resource_name)
+        logging.info(
+            "Serving version %s is already in the registry as %s", serving_version, existing.versioned_resource_name
+        )
         return existing
     parent = _existing_model(target.model_id, target)
     model = aiplatform.Model.upload(
@@ -112,7 +114,10 @@ def deploy(model, target: RegistryTarget) -> None:
         sync=True,
     )
     logging.info(
-        "Deployed %s to %s with %d%% of the traffic", model.versioned_resource_name, endpoint.resource_name, traffic,
+        "Deployed %s to %s with %d%% of the traffic",
+        model.versioned_resource_name,
+        endpoint.resource_name,
+        traffic,
     )
     if traffic == 100:
         model.versioning_registry.add_version_aliases([SERVING_ALIAS], model.version_id)

@@ -35,9 +35,8 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from components.shared.common import utc_timestamp
-
 from components.shared import serving_claim, serving_layout
+from components.shared.common import utc_timestamp
 from components.training_data import data_lineage
 
 PUSH_MANIFEST = serving_layout.MANIFEST_PATH
@@ -89,8 +88,9 @@ def _remove_dead_writers_work(base_directory: str) -> None:
             logging.info("Removed %s, a copy cut short", folder)
 
 
-def claim_push(base_directory: str, model_uri: str, wait_seconds: float = SAME_MODEL_WAIT_SECONDS,
-               poll_seconds: float = 1.0) -> tuple[int | None, int | None]:
+def claim_push(
+    base_directory: str, model_uri: str, wait_seconds: float = SAME_MODEL_WAIT_SECONDS, poll_seconds: float = 1.0
+) -> tuple[int | None, int | None]:
     """``(claimed version, None)`` for a model to push, or ``(None, version)``
     when the model is already serving as ``version``.
 
@@ -98,6 +98,7 @@ def claim_push(base_directory: str, model_uri: str, wait_seconds: float = SAME_M
     one number nor push one model twice; a push of the same model by another
     writer that is still copying is waited for.
     """
+
     def busy(holder: str) -> ServingDirBusy:
         return ServingDirBusy(f"{base_directory}: its lock stayed held by {holder} for {LOCK_WAIT_SECONDS} s")
 
@@ -111,10 +112,14 @@ def claim_push(base_directory: str, model_uri: str, wait_seconds: float = SAME_M
             claims = serving_claim.version_claims(base_directory)
             copying = [v for v, claim in claims.items() if claim.get("model_uri") == model_uri]
             if not copying:
-                return serving_claim.claim_version(base_directory, next_version(base_directory, claims), model_uri), None
+                return serving_claim.claim_version(
+                    base_directory, next_version(base_directory, claims), model_uri
+                ), None
         if time.monotonic() > deadline:
-            raise ServingDirBusy(f"{base_directory}: version {copying[0]} of {model_uri} is still being pushed "
-                                 f"by another writer after {wait_seconds:.0f} s")
+            raise ServingDirBusy(
+                f"{base_directory}: version {copying[0]} of {model_uri} is still being pushed "
+                f"by another writer after {wait_seconds:.0f} s"
+            )
         logging.info("Model %s is being pushed as version %d by another writer; waiting", model_uri, copying[0])
         time.sleep(poll_seconds)
 
@@ -142,7 +147,7 @@ def remove_abandoned_staging(base_directory: str) -> list[str]:
         if not name.startswith(STAGING_PREFIX):
             continue
         path = os.path.join(base_directory, name)
-        parts = name[len(STAGING_PREFIX):].split("-")
+        parts = name[len(STAGING_PREFIX) :].split("-")
         if len(parts) == 3 and parts[1].isdigit():
             abandoned = not _process_alive(int(parts[1]))
         else:
@@ -187,16 +192,12 @@ class Executor(tfx_pusher.Executor):
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
-        model_push = artifact_utils.get_single_instance(
-            output_dict[standard_component_specs.PUSHED_MODEL_KEY]
-        )
+        model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
         if not self.CheckBlessing(input_dict):
             self._MarkNotPushed(model_push)
             return
         destination = pusher_pb2.PushDestination()
-        proto_utils.json_to_proto(
-            exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination
-        )
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
         if destination.WhichOneof("destination") != "filesystem":
             raise NotImplementedError("only filesystem push destinations are supported")
         base_directory = destination.filesystem.base_directory
@@ -215,9 +216,7 @@ class Executor(tfx_pusher.Executor):
 
     def _push(self, input_dict, model_push, model, base_directory: str, version: int) -> None:
         """Copies the model as ``version``, which this writer has claimed."""
-        blessing = artifact_utils.get_single_instance(
-            input_dict[standard_component_specs.MODEL_BLESSING_KEY]
-        )
+        blessing = artifact_utils.get_single_instance(input_dict[standard_component_specs.MODEL_BLESSING_KEY])
         manifest = {
             "version": version,
             "model_uri": model.uri,

@@ -169,7 +169,9 @@ def _raw_pair(padded: tf.Tensor, start: int, dtype: tf.DType, little_endian: boo
     header ([batch] strings) -> [batch, 2] int64: one substr, one decode_raw."""
     width = dtype.size * 2
     return tf.cast(
-        tf.io.decode_raw(tf.strings.substr(padded, start, width), dtype, little_endian=little_endian, fixed_length=width),
+        tf.io.decode_raw(
+            tf.strings.substr(padded, start, width), dtype, little_endian=little_endian, fixed_length=width
+        ),
         tf.int64,
     )
 

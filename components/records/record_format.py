@@ -23,7 +23,6 @@ from components.records.image_budget import DEFAULT_MAX_IMAGE_PIXELS, ImageBudge
 from schema import LABELS
 
 
-
 def _values(example: tf.train.Example, key: str, kind: str, problems: list[str]) -> list | None:
     """The values of feature ``key`` (None when absent); a wrong list type is a problem."""
     features = example.features.feature
@@ -36,9 +35,7 @@ def _values(example: tf.train.Example, key: str, kind: str, problems: list[str])
     return list(getattr(features[key], kind).value)
 
 
-def _check_image(
-    image: bytes, size: list[int] | None, problems: list[str], max_pixels: int
-) -> tuple[int, int] | None:
+def _check_image(image: bytes, size: list[int] | None, problems: list[str], max_pixels: int) -> tuple[int, int] | None:
     """Decode the image fully; append what is wrong to ``problems``; return (height, width).
 
     The header has already been checked against the budget; ``open_image``
@@ -67,9 +64,7 @@ def _check_image(
     return height, width
 
 
-def parse_record(
-    serialized: bytes, check_image: bool = True, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
-) -> dict:
+def parse_record(serialized: bytes, check_image: bool = True, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> dict:
     """Read one serialized record and say everything that is wrong with it.
 
     ``image`` and ``class`` are required; ``label``, ``size`` and

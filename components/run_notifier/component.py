@@ -34,9 +34,16 @@ def describe_final_status(final_status: str, pipeline_name: str) -> dict:
     match = _FAILED_TASKS.search(error or "")
     component = match.group(1).split(",")[0].strip().strip("'\"") if match else None
     body = {
-        "pipeline": pipeline_name, "run_id": run_id, "resource_name": resource,
-        "state": "failed" if failed else "succeeded", "failed_component": component, "error": error,
-        "blessed": None, "reasons": [], "accuracy": None, "pushed_version": None,
+        "pipeline": pipeline_name,
+        "run_id": run_id,
+        "resource_name": resource,
+        "state": "failed" if failed else "succeeded",
+        "failed_component": component,
+        "error": error,
+        "blessed": None,
+        "reasons": [],
+        "accuracy": None,
+        "pushed_version": None,
     }
     return body
 
@@ -60,8 +67,9 @@ def wanted_outcome(state: str, wanted: list) -> bool:
     return state in wanted
 
 
-def notify_final_status(final_status: str, webhook_url: str, notify_on: str, pipeline_name: str,
-                        timeout_seconds: float, lookup=None) -> dict:
+def notify_final_status(
+    final_status: str, webhook_url: str, notify_on: str, pipeline_name: str, timeout_seconds: float, lookup=None
+) -> dict:
     """Builds the body, posts it if its state is one of ``notify_on`` (JSON list); returns it."""
     lookup = lookup or pusher_outcome  # looked up when called: a rehearsal stands in for it
     body = describe_final_status(final_status, pipeline_name)

@@ -91,4 +91,3 @@ def outcome_of_job(job) -> dict:
             for artifact in output.artifacts:
                 return outcome_of_push(dict(artifact.metadata or {}))
     return {}
-

@@ -64,8 +64,13 @@ def _process_start(pid: int) -> int | None:
 def holder_record() -> dict:
     """This process as the holder of a lock or claim."""
     now = time.time()
-    return {"pid": os.getpid(), "host": socket.gethostname(), "started": now,
-            "started_at": utc_timestamp(now), "process_start": _process_start(os.getpid())}
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": now,
+        "started_at": utc_timestamp(now),
+        "process_start": _process_start(os.getpid()),
+    }
 
 
 def read_holder(text: str) -> dict | None:

@@ -44,7 +44,13 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from components.shared.common import (
-    HOLDER_GONE, HOLDER_UNKNOWN, describe_holder, exclusive_lock, holder_record, holder_state, read_holder,
+    HOLDER_GONE,
+    HOLDER_UNKNOWN,
+    describe_holder,
+    exclusive_lock,
+    holder_record,
+    holder_state,
+    read_holder,
 )
 
 CLAIMS_DIR = ".claims"
@@ -114,7 +120,7 @@ class _GcsClaims:
     def __init__(self, url: str):
         from google.cloud import storage  # only for gs://
 
-        bucket, _, prefix = url[len("gs://"):].partition("/")
+        bucket, _, prefix = url[len("gs://") :].partition("/")
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.client = storage.Client()
         self.bucket = self.client.bucket(bucket)
@@ -153,8 +159,11 @@ class _GcsClaims:
             pass  # gone already, or a newer holder's: not ours to delete
 
     def names(self) -> list[str]:
-        return [blob.name[len(self.prefix):] for blob in self.client.list_blobs(self.bucket, prefix=self.prefix)
-                if "/" not in blob.name[len(self.prefix):]]
+        return [
+            blob.name[len(self.prefix) :]
+            for blob in self.client.list_blobs(self.bucket, prefix=self.prefix)
+            if "/" not in blob.name[len(self.prefix) :]
+        ]
 
     @contextmanager
     def locked(self, busy: Callable[[str], Exception]) -> Iterator[None]:
@@ -188,7 +197,7 @@ def claims_of(directory: str):
     if directory.startswith("gs://"):
         return _GcsClaims(posixpath.join(directory, CLAIMS_DIR))
     if directory.startswith("file://"):
-        directory = directory[len("file://"):]
+        directory = directory[len("file://") :]
     elif "://" in directory:
         raise ValueError(f"{directory}: claims need a local folder or gs:// (an atomic create), not this scheme")
     return _LocalClaims(os.path.join(directory, CLAIMS_DIR))
@@ -198,8 +207,9 @@ def claims_of(directory: str):
 
 
 @contextmanager
-def locked(directory: str, busy: Callable[[str], Exception] = Busy, wait_seconds: float = 0.0,
-           poll_seconds: float = 0.2) -> Iterator[None]:
+def locked(
+    directory: str, busy: Callable[[str], Exception] = Busy, wait_seconds: float = 0.0, poll_seconds: float = 0.2
+) -> Iterator[None]:
     """Holds the directory's lock while the block runs. When another writer
     holds it, waits up to ``wait_seconds``, then raises ``busy(holder)``."""
     claims = claims_of(directory)
@@ -245,8 +255,12 @@ def remove_stale_claims(directory: str) -> list[int]:
     for version, claim in version_claims(directory).items():
         if not is_live(claim):
             claims.delete(_version_name(version))
-            logging.info("Removed the claim on version %d of %s, left by %s", version, directory,
-                         describe_holder(claim.get("holder")))
+            logging.info(
+                "Removed the claim on version %d of %s, left by %s",
+                version,
+                directory,
+                describe_holder(claim.get("holder")),
+            )
             removed.append(version)
     return removed
 

@@ -32,9 +32,10 @@ import tempfile
 import time
 from typing import Mapping, Optional
 
+import tensorflow as tf
+
 # absl, as training.py: its INFO lines reach a Vertex AI job's log (the root logger's do not)
 from absl import logging
-import tensorflow as tf
 
 # Vertex AI's worker pools by position, as TensorFlow names their tasks.
 POOL_ROLES = {"workerpool0": "chief", "workerpool1": "worker", "workerpool2": "ps", "workerpool3": "evaluator"}
@@ -129,7 +130,10 @@ def outputs_of_this_worker(fn_args, cluster: Optional[Cluster]):
     worker_args.model_run_dir = os.path.join(scratch, "model_run")
     logging.info(
         "Worker %s %d of %d: the chief writes the outputs, this worker writes into %s",
-        cluster.task_type, cluster.task_index, cluster.workers, scratch,
+        cluster.task_type,
+        cluster.task_index,
+        cluster.workers,
+        scratch,
     )
     return worker_args
 

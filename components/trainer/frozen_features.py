@@ -103,7 +103,7 @@ def split_frozen_base(model: keras.Model) -> FrozenSplit | None:
     base = model.layers[index]
     if base.trainable or index + 1 >= len(model.layers):
         return None
-    pooling, head_layers = model.layers[index + 1], model.layers[index + 2:]
+    pooling, head_layers = model.layers[index + 1], model.layers[index + 2 :]
     # Node 0 of each layer is its call in the model (a split adds a second).
     if not isinstance(pooling, _GLOBAL_POOLINGS) or pooling.get_input_at(0) is not base.get_output_at(0):
         return None
@@ -254,7 +254,11 @@ def fit_frozen_phase(model: keras.Model, phase: FrozenPhase) -> dict:
     computed = time.perf_counter()
     logging.info(
         "Frozen base run once: features of %d training images%s and %d evaluation images (%d MB) in %.1f s%s",
-        len(train), " and their flips" if phase.augment else "", len(evaluation), needed >> 20, computed - started,
+        len(train),
+        " and their flips" if phase.augment else "",
+        len(evaluation),
+        needed >> 20,
+        computed - started,
         "; the frozen phase augments by flips only (no saturation changes)" if phase.augment else "",
     )
     history = split.head.fit(

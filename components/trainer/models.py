@@ -155,7 +155,9 @@ def mobilenetv2(
     base = pretrained_base(keras.applications.MobileNetV2, image_size, weights, "MobileNetV2")
     base.trainable = False
     inputs = keras.Input(shape=(image_size, image_size, 3))
-    x = base(imagenet_inputs(pixel_stats)(inputs), training=False)  # keep batch norm in inference mode, also when unfrozen
+    x = base(
+        imagenet_inputs(pixel_stats)(inputs), training=False
+    )  # keep batch norm in inference mode, also when unfrozen
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(dropout)(x)
     return keras.Model(inputs, _softmax(num_classes)(x), name="mobilenetv2")
@@ -195,7 +197,11 @@ BUILDERS = {
 
 
 def build_model(
-    name: str, image_size: int, num_classes: int, dropout: float = 0.0, weights: str = "imagenet",
+    name: str,
+    image_size: int,
+    num_classes: int,
+    dropout: float = 0.0,
+    weights: str = "imagenet",
     pixel_stats: tuple | None = None,
 ) -> keras.Model:
     """``pixel_stats``: the Transform's (mean, std) per channel, for the

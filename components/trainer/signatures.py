@@ -67,9 +67,7 @@ class ServingModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
     def serve_examples(self, examples):
-        parsed = tf.io.parse_example(
-            examples, {features.IMAGE: tf.io.FixedLenFeature([1], tf.string)}
-        )
+        parsed = tf.io.parse_example(examples, {features.IMAGE: tf.io.FixedLenFeature([1], tf.string)})
         return self._classify(parsed[features.IMAGE])
 
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 import os
 from typing import Callable, Optional
 
-# absl, as training.py: its INFO lines reach a Vertex AI job's log (the root logger's do not)
-from absl import logging
 import tensorflow as tf
 import tf_keras as keras
+
+# absl, as training.py: its INFO lines reach a Vertex AI job's log (the root logger's do not)
+from absl import logging
 
 from components.trainer import cluster as clusters
 from components.trainer.choices import STRATEGIES, check
@@ -63,15 +64,14 @@ def choose_strategy(
     elif job is not None:
         logging.warning(
             "model.strategy is %r in a job of %d machines: each trains alone and only the chief's model is kept",
-            preference, job.workers,
+            preference,
+            job.workers,
         )
     if chosen is None and (preference == "mirrored" or (preference == "auto" and gpu_count() > 1)):
         chosen = tf.distribute.MirroredStrategy()
     if chosen is None:
         chosen = tf.distribute.get_strategy()
-    logging.info(
-        "Distribution strategy: %s with %d replica(s)", type(chosen).__name__, chosen.num_replicas_in_sync
-    )
+    logging.info("Distribution strategy: %s with %d replica(s)", type(chosen).__name__, chosen.num_replicas_in_sync)
     return chosen
 
 
@@ -84,9 +84,7 @@ def set_precision(preference: str, strategy: tf.distribute.Strategy) -> str:
 
     The models keep their softmax in float32 whatever the policy.
     """
-    policy = {"auto": "mixed_bfloat16" if is_tpu(strategy) else "float32", "off": "float32"}.get(
-        preference, preference
-    )
+    policy = {"auto": "mixed_bfloat16" if is_tpu(strategy) else "float32", "off": "float32"}.get(preference, preference)
     keras.mixed_precision.set_global_policy(policy)
     logging.info("Precision policy: %s", policy)
     return policy

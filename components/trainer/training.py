@@ -20,14 +20,15 @@ import os
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
+
 # absl's logger, as TFX's own: its INFO lines reach a Vertex AI job's log, where
 # TFX's entry points set absl's verbosity and leave Python's root logger at WARNING.
 from absl import logging
 
-from components.training_data import data_lineage, data_profile
-from components.trainer.outputs import EPOCH_LOG_FORMAT, HISTORY_FILE
-from components.trainer import cluster as clusters
 from components.trainer import choices, frozen_features, input_pipeline, learning_rate, models, signatures, strategy
+from components.trainer import cluster as clusters
+from components.trainer.outputs import EPOCH_LOG_FORMAT, HISTORY_FILE
+from components.training_data import data_lineage, data_profile
 
 # Real eval photos written as TF Serving warmup requests into the export.
 WARMUP_REQUESTS = 3
@@ -148,15 +149,30 @@ def run_fn(fn_args) -> None:
         )
     logging.info(
         "Training %s on %d examples (%d steps of %d), validating on %d, %d replica(s)",
-        settings["name"], train_count, steps_per_epoch, global_batch, eval_count, replicas,
+        settings["name"],
+        train_count,
+        steps_per_epoch,
+        global_batch,
+        eval_count,
+        replicas,
     )
     cache_bytes = int(settings["cache_mb"]) << 20
     train_dataset = input_pipeline.make_dataset(
-        train_files, tf_transform_output, global_batch, training=True, seed=int(settings["seed"]),
-        augment_images=bool(settings["augment"]), examples=train_count, cache_budget_bytes=cache_bytes,
+        train_files,
+        tf_transform_output,
+        global_batch,
+        training=True,
+        seed=int(settings["seed"]),
+        augment_images=bool(settings["augment"]),
+        examples=train_count,
+        cache_budget_bytes=cache_bytes,
     )
     eval_dataset = input_pipeline.make_dataset(
-        eval_files, tf_transform_output, global_batch, training=False, examples=eval_count,
+        eval_files,
+        tf_transform_output,
+        global_batch,
+        training=False,
+        examples=eval_count,
         cache_budget_bytes=cache_bytes,
     )
     if job is not None:  # each worker reads its share
@@ -170,16 +186,23 @@ def run_fn(fn_args) -> None:
     # batch is N times larger and so is the rate (the codelabs' scaling rule).
     epochs = int(settings["epochs"])
     schedule = learning_rate.schedule(
-        settings["lr_schedule"], settings["learning_rate"] * replicas, epochs,
-        decay=settings["lr_decay"], warmup_epochs=settings["warmup_epochs"], minimum=settings["lr_min"],
+        settings["lr_schedule"],
+        settings["learning_rate"] * replicas,
+        epochs,
+        decay=settings["lr_decay"],
+        warmup_epochs=settings["warmup_epochs"],
+        minimum=settings["lr_min"],
     )
     backup = backup_dir(fn_args, settings)  # shared by the workers of a job, as BackupAndRestore wants
     # In a multi-worker job only the chief writes the outputs (see cluster.py).
     chief_args, fn_args = fn_args, clusters.outputs_of_this_worker(fn_args, job)
     with distribution.scope():
         model = models.build_model(
-            settings["name"], int(settings["image_size"]), len(labels),
-            dropout=settings["dropout"], weights=settings["weights"],
+            settings["name"],
+            int(settings["image_size"]),
+            len(labels),
+            dropout=settings["dropout"],
+            weights=settings["weights"],
             pixel_stats=input_pipeline.pixel_statistics(train_files, tf_transform_output),
         )
         compile_model(model, settings, schedule(0), len(labels))
@@ -195,15 +218,27 @@ def run_fn(fn_args) -> None:
         logging.info("First training phase restored from %s", first_phase)
     else:
         # A frozen pretrained base runs once: its head trains on cached features.
-        history = frozen_features.fit_frozen_phase(model, frozen_features.FrozenPhase(
-            fit=fit, epochs=epochs,
-            callbacks=lambda folder: callbacks(settings, schedule, epochs, f"{backup}/{folder}", fn_args.model_run_dir),
-            compile=lambda head: compile_model(head, settings, schedule(0), len(labels)),
-            distribution=distribution, train_files=train_files, eval_files=eval_files,
-            tf_transform_output=tf_transform_output, batch_size=global_batch, train_count=train_count,
-            eval_count=eval_count, augment=bool(settings["augment"]), seed=int(settings["seed"]),
-            budget_bytes=cache_bytes,
-        ))
+        history = frozen_features.fit_frozen_phase(
+            model,
+            frozen_features.FrozenPhase(
+                fit=fit,
+                epochs=epochs,
+                callbacks=lambda folder: callbacks(
+                    settings, schedule, epochs, f"{backup}/{folder}", fn_args.model_run_dir
+                ),
+                compile=lambda head: compile_model(head, settings, schedule(0), len(labels)),
+                distribution=distribution,
+                train_files=train_files,
+                eval_files=eval_files,
+                tf_transform_output=tf_transform_output,
+                batch_size=global_batch,
+                train_count=train_count,
+                eval_count=eval_count,
+                augment=bool(settings["augment"]),
+                seed=int(settings["seed"]),
+                budget_bytes=cache_bytes,
+            ),
+        )
         if fine_tune:
             keep_first_phase(model, history, first_phase, fn_args, chief_args)
             clusters.wait_for_every_worker(distribution, job)  # nobody goes on before the chief has written it
@@ -216,7 +251,8 @@ def run_fn(fn_args) -> None:
             models.unfreeze_base(model, int(settings["fine_tune_layers"]))
             compile_model(model, settings, rate, len(labels))
         fine_tuned = model.fit(
-            epochs=total, initial_epoch=epochs,
+            epochs=total,
+            initial_epoch=epochs,
             callbacks=callbacks(settings, lambda epoch: rate, total, backup + "/fine_tune", fn_args.model_run_dir),
             **fit,
         ).history
@@ -227,7 +263,10 @@ def run_fn(fn_args) -> None:
     if fn_args is chief_args and tf.io.gfile.exists(backup):
         tf.io.gfile.rmtree(backup)
     signatures.export_serving_model(
-        model, tf_transform_output, labels, fn_args.serving_model_dir,
+        model,
+        tf_transform_output,
+        labels,
+        fn_args.serving_model_dir,
         warmup_images=input_pipeline.first_images(eval_files, WARMUP_REQUESTS),
     )
     write_data_record(fn_args, train_files, len(labels))

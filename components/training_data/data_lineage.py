@@ -86,6 +86,6 @@ def describe(lineage: dict | None, labels: list[str]) -> list[str]:
     if spans:
         lines.append("spans " + ", ".join(f"{span['span']} ({span['examples']} examples)" for span in spans))
     for name, profile in sorted((lineage.get("splits") or {}).items(), key=lambda item: item[0] != "train"):
-        counts = ", ".join(f"{label} {count}" for label, count in zip(labels, profile["classes"]))
+        counts = ", ".join(f"{label} {count}" for label, count in zip(labels, profile["classes"], strict=True))
         lines.append(f"{name} {profile['examples']}: {counts}")
     return lines

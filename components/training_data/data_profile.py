@@ -67,7 +67,7 @@ def merge_profiles(profiles: Iterable[dict], num_classes: int) -> dict:
     for profile in profiles:
         total["examples"] += profile["examples"]
         for key in ["classes", *_BINS]:
-            total[key] = [a + b for a, b in zip(total[key], profile[key])]
+            total[key] = [a + b for a, b in zip(total[key], profile[key], strict=True)]
     return total
 
 
@@ -104,7 +104,7 @@ def _shares(counts: list[int]) -> list[float]:
 
 def class_distance(current: dict, baseline: dict) -> float:
     """The largest difference in any class's share of the examples (L-infinity)."""
-    return max(abs(a - b) for a, b in zip(_shares(current["classes"]), _shares(baseline["classes"])))
+    return max(abs(a - b) for a, b in zip(_shares(current["classes"]), _shares(baseline["classes"]), strict=True))
 
 
 def js_divergence(p_counts: list[int], q_counts: list[int]) -> float:
@@ -112,10 +112,10 @@ def js_divergence(p_counts: list[int], q_counts: list[int]) -> float:
     p, q = _shares(p_counts), _shares(q_counts)
     if not sum(p) or not sum(q):
         return 0.0
-    middle = [(a + b) / 2 for a, b in zip(p, q)]
+    middle = [(a + b) / 2 for a, b in zip(p, q, strict=True)]
 
     def kl(x, y):
-        return sum(a * math.log2(a / b) for a, b in zip(x, y) if a > 0)
+        return sum(a * math.log2(a / b) for a, b in zip(x, y, strict=True) if a > 0)
 
     return max(0.0, min(1.0, (kl(p, middle) + kl(q, middle)) / 2))
 
@@ -125,10 +125,21 @@ def compare(current: dict, baseline: dict, max_class_drift: float, max_feature_d
     A threshold of 0 turns its check off."""
     checks = [("class distribution", "L-infinity distance", class_distance(current, baseline), max_class_drift)]
     for feature in _BINS:
-        checks.append((feature.replace("_", " "), "Jensen-Shannon divergence",
-                       js_divergence(current[feature], baseline[feature]), max_feature_drift))
+        checks.append(
+            (
+                feature.replace("_", " "),
+                "Jensen-Shannon divergence",
+                js_divergence(current[feature], baseline[feature]),
+                max_feature_drift,
+            )
+        )
     return [
-        {"feature": feature, "measure": measure, "distance": round(distance, 4), "threshold": threshold,
-         "drifted": bool(threshold) and distance > threshold}
+        {
+            "feature": feature,
+            "measure": measure,
+            "distance": round(distance, 4),
+            "threshold": threshold,
+            "drifted": bool(threshold) and distance > threshold,
+        }
         for feature, measure, distance, threshold in checks
     ]

@@ -30,7 +30,6 @@ from components.records.image_budget import (
     jpeg_dimensions,
 )
 
-
 # libjpeg can decode a JPEG at 1/2, 1/4 or 1/8 of its size, skipping most of
 # the work (a scaled inverse DCT); see :func:`decode_image`.
 JPEG_SCALES = (1, 2, 4, 8)
@@ -65,7 +64,9 @@ def decode_image(encoded: tf.Tensor, image_size: int, dimensions: tf.Tensor | No
             return decoded
         return lambda: tf.cond(scale_index == index, decoded, jpeg_from(index + 1))
 
-    image = tf.cond(is_jpeg(encoded), jpeg_from(0), lambda: tf.io.decode_image(encoded, channels=3, expand_animations=False))
+    image = tf.cond(
+        is_jpeg(encoded), jpeg_from(0), lambda: tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    )
     image = tf.image.convert_image_dtype(image, tf.float32)
     height, width = tf.shape(image)[0], tf.shape(image)[1]
     side = tf.minimum(height, width)
@@ -78,9 +79,7 @@ def decode_image(encoded: tf.Tensor, image_size: int, dimensions: tf.Tensor | No
     return tf.ensure_shape(image, [image_size, image_size, 3])
 
 
-def decode_images(
-    encoded: tf.Tensor, image_size: int, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
-) -> tf.Tensor:
+def decode_images(encoded: tf.Tensor, image_size: int, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> tf.Tensor:
     """A batch of encoded images, shape [batch] or [batch, 1] -> [batch, size, size, 3].
 
     Fails with InvalidArgumentError when an image declares more than

@@ -53,7 +53,10 @@ def _log_file(kind: str) -> Path:
 def command_image_build(args: argparse.Namespace) -> int:
     builder = find_builder(args.builder)
     request = image_build.BuildRequest(
-        tag=args.tag, variant=args.variant, base=args.base, beam_sdk_image=args.beam_sdk_image,
+        tag=args.tag,
+        variant=args.variant,
+        base=args.base,
+        beam_sdk_image=args.beam_sdk_image,
         build_ca=Path(args.build_ca) if args.build_ca else image_build.build_ca_file(),
     )
     started = time.monotonic()
@@ -77,26 +80,50 @@ def add_image_commands(subparsers) -> None:
     image = subparsers.add_parser("image", help="build and check the pipeline's container image")
     commands = image.add_subparsers(dest="image_command", metavar="COMMAND", required=True)
 
-    build = commands.add_parser("build", help="build the image from the Dockerfile and uv.lock",
-                                description="Build the pipeline's container image.", epilog=BUILD_EPILOG,
-                                formatter_class=raw)
-    build.add_argument("--variant", choices=image_build.VARIANTS, default="cpu",
-                       help="cpu, or gpu (adds TensorFlow's CUDA libraries from the lock's gpu extra)")
-    build.add_argument("--base", metavar="IMAGE", help="the Python base (default: the Dockerfile's pinned "
-                                                       "python:3.10-slim-bookworm)")
-    build.add_argument("--beam-sdk-image", metavar="IMAGE",
-                       help="where /opt/apache/beam comes from (default: apache/beam_python3.10_sdk at the locked Beam)")
+    build = commands.add_parser(
+        "build",
+        help="build the image from the Dockerfile and uv.lock",
+        description="Build the pipeline's container image.",
+        epilog=BUILD_EPILOG,
+        formatter_class=raw,
+    )
+    build.add_argument(
+        "--variant",
+        choices=image_build.VARIANTS,
+        default="cpu",
+        help="cpu, or gpu (adds TensorFlow's CUDA libraries from the lock's gpu extra)",
+    )
+    build.add_argument(
+        "--base", metavar="IMAGE", help="the Python base (default: the Dockerfile's pinned python:3.10-slim-bookworm)"
+    )
+    build.add_argument(
+        "--beam-sdk-image",
+        metavar="IMAGE",
+        help="where /opt/apache/beam comes from (default: apache/beam_python3.10_sdk at the locked Beam)",
+    )
     build.set_defaults(func=command_image_build)
 
-    check = commands.add_parser("check", help="check a built image from the inside, as its user",
-                                description="Check the pipeline's container image from the inside.",
-                                epilog=CHECK_EPILOG, formatter_class=raw)
+    check = commands.add_parser(
+        "check",
+        help="check a built image from the inside, as its user",
+        description="Check the pipeline's container image from the inside.",
+        epilog=CHECK_EPILOG,
+        formatter_class=raw,
+    )
     check.set_defaults(func=command_image_check)
 
     for command in (build, check):
-        command.add_argument("--tag", default=image_build.DEFAULT_TAG, metavar="T",
-                             help=f"the image's name (default {image_build.DEFAULT_TAG})")
-        command.add_argument("--builder", choices=BUILDER_NAMES,
-                             help=f"docker, podman or buildah (default: {BUILDER_VARIABLE}, or the first found)")
-        command.add_argument("--build-ca", metavar="FILE",
-                             help="this machine's CA bundle (default: the file pip's configuration names)")
+        command.add_argument(
+            "--tag",
+            default=image_build.DEFAULT_TAG,
+            metavar="T",
+            help=f"the image's name (default {image_build.DEFAULT_TAG})",
+        )
+        command.add_argument(
+            "--builder",
+            choices=BUILDER_NAMES,
+            help=f"docker, podman or buildah (default: {BUILDER_VARIABLE}, or the first found)",
+        )
+        command.add_argument(
+            "--build-ca", metavar="FILE", help="this machine's CA bundle (default: the file pip's configuration names)"
+        )

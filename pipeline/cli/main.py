@@ -24,14 +24,14 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
 warnings.filterwarnings("ignore", message="You are using a non-supported Python version", category=FutureWarning)
 
-from pipeline.cli.options import add_config_options, config_from_args  # noqa: E402
-from pipeline.config import to_toml, valid_keys, with_recipe  # noqa: E402
 from pipeline.cli.data_commands import add_data_commands  # noqa: E402
 from pipeline.cli.image_commands import add_image_commands  # noqa: E402
 from pipeline.cli.model_commands import add_model_commands  # noqa: E402
+from pipeline.cli.options import add_config_options, config_from_args  # noqa: E402
 from pipeline.cli.rehearse_commands import add_rehearse_commands  # noqa: E402
 from pipeline.cli.runs_commands import add_runs_commands  # noqa: E402
 from pipeline.cli.vertex_commands import add_vertex_commands  # noqa: E402
+from pipeline.config import to_toml, valid_keys, with_recipe  # noqa: E402
 from pipeline.errors import EXIT_INTERRUPTED, EXIT_PROBLEMS, EXIT_STATUSES, FlowersError, from_library  # noqa: E402
 
 DESCRIPTION = """\
@@ -43,7 +43,8 @@ the TensorFlow graph (Transform), trains a Keras model (Trainer), compares it
 with the last blessed model (Evaluator) and pushes it to a serving directory
 only when it is good enough (Pusher)."""
 
-EPILOG = """\
+EPILOG = (
+    """\
 examples:
   flowers-tfx run                                  # synthetic data, default model
   flowers-tfx run --data 'photos/*.tfrec' --epochs 10
@@ -61,7 +62,9 @@ examples:
 configuration: defaults < --config FILE (TOML or YAML) < environment
 FLOWERS_TFX__SECTION__KEY=value < --set section.key=value and the shortcuts.
 
-""" + EXIT_STATUSES
+"""
+    + EXIT_STATUSES
+)
 
 RUN_EPILOG = """\
 Everything the run writes goes under the work directory:
@@ -83,9 +86,8 @@ serving), 1 a component failed, 2 bad arguments, configuration or data,
 
 def command_run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    from pipeline.runners.local import run_local  # heavy: TFX, TensorFlow, Beam
-
     from pipeline.reporting.runs import exit_status
+    from pipeline.runners.local import run_local  # heavy: TFX, TensorFlow, Beam
 
     result = run_local(config)
     return exit_status(result.state) if result.succeeded else EXIT_PROBLEMS
@@ -118,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("--data", metavar="GLOB", help="shards to read, e.g. 'data/*.tfrec' or gs://...; default: synthetic")
+    run.add_argument(
+        "--data", metavar="GLOB", help="shards to read, e.g. 'data/*.tfrec' or gs://...; default: synthetic"
+    )
     run.add_argument("--work-dir", metavar="DIR", help="where the run writes everything (default ./flowers-work)")
     run.add_argument("--model", metavar="NAME", help="model to train (same as --set model.name=NAME)")
     run.add_argument("--epochs", metavar="N", help="training epochs (same as --set model.epochs=N)")
@@ -133,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the configuration a run would use, as TOML that --config reads back.",
     )
     show.add_argument(
-        "--resolved", action="store_true",
+        "--resolved",
+        action="store_true",
         help="replace each 'auto' model setting by the value the model's recipe gives it",
     )
     add_config_options(show)

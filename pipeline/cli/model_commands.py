@@ -17,9 +17,9 @@ import json
 import sys
 from pathlib import Path
 
+from components.shared import serving_layout
 from pipeline.cli.options import add_config_options, config_from_args, positive_int
 from pipeline.config import load_config
-from components.shared import serving_layout
 from pipeline.errors import EXIT_OK, EXIT_PROBLEMS, FlowersError
 
 PREDICT_EPILOG = """\
@@ -221,7 +221,6 @@ def command_models_rollback(args: argparse.Namespace) -> int:
 
 
 def _add_location_options(parser: argparse.ArgumentParser) -> None:
-
     parser.add_argument("--work-dir", metavar="DIR", help="the pipeline's work directory (default ./flowers-work)")
     parser.add_argument(
         "--serving-dir", metavar="DIR", help="where the pipeline pushed its models (default: run.serving_dir)"
@@ -241,7 +240,10 @@ def add_model_commands(subparsers) -> None:
         formatter_class=raw,
     )
     predict.add_argument(
-        "--model", dest="model_dir", required=True, metavar="DIR",
+        "--model",
+        dest="model_dir",
+        required=True,
+        metavar="DIR",
         help="a model version folder, or a serving directory (its highest version is used)",
     )
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files to classify")
@@ -280,7 +282,11 @@ def add_model_commands(subparsers) -> None:
     )
     _add_location_options(list_)
     list_.add_argument("--json", action="store_true", help="print JSON instead of text")
-    list_.add_argument("--endpoint", metavar="NAME", help="list the Model Registry versions and their traffic on this Vertex AI endpoint instead")
+    list_.add_argument(
+        "--endpoint",
+        metavar="NAME",
+        help="list the Model Registry versions and their traffic on this Vertex AI endpoint instead",
+    )
     list_.set_defaults(func=command_models_list)
 
     promote = commands.add_parser(
@@ -293,9 +299,16 @@ def add_model_commands(subparsers) -> None:
     promote.add_argument("version", type=_version, metavar="VERSION", help="a version number from 'models list'")
     where = promote.add_mutually_exclusive_group(required=True)
     where.add_argument("--to", metavar="DIR", help="the production directory TF Serving watches")
-    where.add_argument("--endpoint", metavar="NAME", help="a Vertex AI endpoint: VERSION is the serving version (or registry version)")
-    promote.add_argument("--traffic", type=int, default=100, metavar="P",
-                         help="--endpoint: the share of traffic the version gets (default 100; the version before keeps the rest)")
+    where.add_argument(
+        "--endpoint", metavar="NAME", help="a Vertex AI endpoint: VERSION is the serving version (or registry version)"
+    )
+    promote.add_argument(
+        "--traffic",
+        type=int,
+        default=100,
+        metavar="P",
+        help="--endpoint: the share of traffic the version gets (default 100; the version before keeps the rest)",
+    )
     _add_location_options(promote)
     promote.set_defaults(func=command_models_promote)
 
@@ -308,6 +321,8 @@ def add_model_commands(subparsers) -> None:
     )
     where = rollback.add_mutually_exclusive_group(required=True)
     where.add_argument("--to", metavar="DIR", help="the production directory TF Serving watches")
-    where.add_argument("--endpoint", metavar="NAME", help="a Vertex AI endpoint: all traffic back to the version before")
+    where.add_argument(
+        "--endpoint", metavar="NAME", help="a Vertex AI endpoint: all traffic back to the version before"
+    )
     _add_location_options(rollback)
     rollback.set_defaults(func=command_models_rollback)

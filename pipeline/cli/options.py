@@ -12,6 +12,7 @@ import argparse
 
 from pipeline.config import Config, load_config, parse_assignment
 
+
 def positive_int(text: str) -> int:
     """An argparse type: a whole number of at least 1."""
     try:

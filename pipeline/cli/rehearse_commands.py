@@ -43,8 +43,14 @@ def command_rehearse(args: argparse.Namespace) -> int:
     from pipeline.runners.rehearsal import rehearse  # loads TFX
     from pipeline.runners.rehearsal.stand_ins import recorded_push_outcome
 
-    status = rehearse(args.spec, args.root, isolated=args.isolated, pipeline_root=args.pipeline_root,
-                      image=args.image, builder=args.builder)
+    status = rehearse(
+        args.spec,
+        args.root,
+        isolated=args.isolated,
+        pipeline_root=args.pipeline_root,
+        image=args.image,
+        builder=args.builder,
+    )
     if status != 0:
         return status
     # Every task finished: the Pusher's output says whether the model was blessed (3 when not).
@@ -62,14 +68,26 @@ def add_rehearse_commands(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rehearse.add_argument("spec", metavar="SPEC", help="the compiled spec: a .json PipelineJob or a .yaml PipelineSpec")
-    rehearse.add_argument("--root", required=True, metavar="DIR",
-                          help="where gs:// is (DIR/gcs/BUCKET/...), the logs and the records of every rehearsal")
-    rehearse.add_argument("--isolated", action="store_true",
-                          help="run each task in its own Python process, as Vertex AI does (slower: imports each time)")
-    rehearse.add_argument("--pipeline-root", metavar="gs://...",
-                          help="the pipeline root, for a .yaml spec compiled without one")
-    rehearse.add_argument("--image", metavar="TAG",
-                          help="run every task inside this local image (see 'flowers-tfx image build')")
-    rehearse.add_argument("--builder", choices=("docker", "podman", "buildah"),
-                          help="what runs the image's containers (default: the first found)")
+    rehearse.add_argument(
+        "--root",
+        required=True,
+        metavar="DIR",
+        help="where gs:// is (DIR/gcs/BUCKET/...), the logs and the records of every rehearsal",
+    )
+    rehearse.add_argument(
+        "--isolated",
+        action="store_true",
+        help="run each task in its own Python process, as Vertex AI does (slower: imports each time)",
+    )
+    rehearse.add_argument(
+        "--pipeline-root", metavar="gs://...", help="the pipeline root, for a .yaml spec compiled without one"
+    )
+    rehearse.add_argument(
+        "--image", metavar="TAG", help="run every task inside this local image (see 'flowers-tfx image build')"
+    )
+    rehearse.add_argument(
+        "--builder",
+        choices=("docker", "podman", "buildah"),
+        help="what runs the image's containers (default: the first found)",
+    )
     rehearse.set_defaults(func=command_rehearse)

@@ -53,13 +53,16 @@ def _vertex_list(config) -> int:
 
     jobs = vertex.list_runs(config)
     if not jobs:
-        print(f"No runs of '{config.run.pipeline_name}' in project {config.vertex.project}, region {config.vertex.region}")
+        print(
+            f"No runs of '{config.run.pipeline_name}' in project {config.vertex.project}, region {config.vertex.region}"
+        )
         return EXIT_OK
     rows = [("RUN", "STATE", "CREATED", "SECONDS")]
     for job in jobs:
         created = job.gca_resource.create_time
-        rows.append((job.name, vertex.run_state(job), created.strftime("%Y-%m-%dT%H:%M:%SZ") if created else "-",
-                     _seconds(job)))
+        rows.append(
+            (job.name, vertex.run_state(job), created.strftime("%Y-%m-%dT%H:%M:%SZ") if created else "-", _seconds(job))
+        )
     from pipeline.reporting.table import format_table
 
     print(format_table(rows))
@@ -88,8 +91,15 @@ def command_runs_list(args: argparse.Namespace) -> int:
         return _vertex_list(vertex_config)
     records = list_runs(_work_dir(args))
     if args.json:
-        print(json.dumps([{"run_id": r.run_id, "state": r.state,
-                           "outcome": r.outcome.to_dict() if r.outcome else None} for r in records], indent=2))
+        print(
+            json.dumps(
+                [
+                    {"run_id": r.run_id, "state": r.state, "outcome": r.outcome.to_dict() if r.outcome else None}
+                    for r in records
+                ],
+                indent=2,
+            )
+        )
     elif not records:
         print(f"No runs in {_work_dir(args)}")
     else:
@@ -108,8 +118,16 @@ def command_runs_show(args: argparse.Namespace) -> int:
         return EXIT_OK
     record = find_run(_work_dir(args), args.run)
     if args.json:
-        print(json.dumps({"run_id": record.run_id, "state": record.state,
-                          "outcome": record.outcome.to_dict() if record.outcome else None}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "run_id": record.run_id,
+                    "state": record.state,
+                    "outcome": record.outcome.to_dict() if record.outcome else None,
+                },
+                indent=2,
+            )
+        )
     else:
         print(format_run(record))
     return 0
@@ -122,8 +140,13 @@ def command_runs_wait(args: argparse.Namespace) -> int:
     if vertex_config is not None:
         from pipeline.runners import vertex
 
-        job = vertex.wait_run(vertex_config, args.run, args.timeout, poll_seconds=args.poll,
-                              on_progress=lambda line: print(f"  {line}", flush=True))
+        job = vertex.wait_run(
+            vertex_config,
+            args.run,
+            args.timeout,
+            poll_seconds=args.poll,
+            on_progress=lambda line: print(f"  {line}", flush=True),
+        )
         print(_vertex_describe(job))
         return exit_status(vertex.run_state(job))
     record = wait_for(_work_dir(args), args.run, args.timeout, on_progress=lambda line: print(f"  {line}", flush=True))
@@ -135,9 +158,11 @@ def add_runs_commands(subparsers) -> None:
     """Adds ``runs`` (list, show, wait) to the main CLI's subparsers."""
     raw = argparse.RawDescriptionHelpFormatter
     runs = subparsers.add_parser(
-        "runs", help="how the pipeline's runs ended: list, show, wait",
+        "runs",
+        help="how the pipeline's runs ended: list, show, wait",
         description="List the runs of a work directory, show one, or wait for one to end.",
-        epilog=RUNS_EPILOG, formatter_class=raw,
+        epilog=RUNS_EPILOG,
+        formatter_class=raw,
     )
     commands = runs.add_subparsers(dest="runs_command", metavar="COMMAND", required=True)
 
@@ -159,7 +184,12 @@ def add_runs_commands(subparsers) -> None:
     wait = commands.add_parser("wait", help="block until a run ends", epilog=RUNS_EPILOG, formatter_class=raw)
     wait.add_argument("run", metavar="RUN", help="a run id from 'runs list', or 'latest'")
     wait.add_argument("--timeout", type=float, metavar="SECONDS", help="give up after this long (exit 2)")
-    wait.add_argument("--poll", type=float, default=30.0, metavar="SECONDS",
-                      help="Vertex AI: seconds between two looks at the run (default 30)")
+    wait.add_argument(
+        "--poll",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="Vertex AI: seconds between two looks at the run (default 30)",
+    )
     common(wait)
     wait.set_defaults(func=command_runs_wait)

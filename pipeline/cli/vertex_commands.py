@@ -192,14 +192,16 @@ def command_schedule_list(args: argparse.Namespace) -> int:
     rows = [("NAME", "STATE", "CRON", "MAX RUNS AT ONCE", "NEXT RUN", "RESOURCE")]
     for schedule in schedules:
         proto = schedule.gca_resource
-        rows.append((
-            proto.display_name,
-            proto.state.name,
-            proto.cron,
-            str(proto.max_concurrent_run_count),
-            _time(proto.next_run_time),
-            proto.name,
-        ))
+        rows.append(
+            (
+                proto.display_name,
+                proto.state.name,
+                proto.cron,
+                str(proto.max_concurrent_run_count),
+                _time(proto.next_run_time),
+                proto.name,
+            )
+        )
     from pipeline.reporting.table import format_table
 
     print(format_table(rows))
@@ -228,11 +230,15 @@ def add_vertex_commands(subparsers) -> None:
         formatter_class=raw,
     )
     compile_.add_argument(
-        "--out", type=_spec_file, default="pipeline.json", metavar="FILE",
+        "--out",
+        type=_spec_file,
+        default="pipeline.json",
+        metavar="FILE",
         help="where to write the spec: .json (default pipeline.json) or .yaml",
     )
     compile_.add_argument(
-        "--image-digest", metavar="sha256:HEX",
+        "--image-digest",
+        metavar="sha256:HEX",
         help="name vertex.image by this digest (REPOSITORY@sha256:...), as pushed; a moved tag then changes nothing",
     )
     add_config_options(compile_)
@@ -265,10 +271,17 @@ def add_vertex_commands(subparsers) -> None:
         epilog=SCHEDULE_EPILOG,
         formatter_class=raw,
     )
-    create.add_argument("--cron", required=True, help="when to run: five cron fields, e.g. '0 3 * * 1' (UTC) or 'TZ=Europe/Paris 0 3 * * *'")
+    create.add_argument(
+        "--cron",
+        required=True,
+        help="when to run: five cron fields, e.g. '0 3 * * 1' (UTC) or 'TZ=Europe/Paris 0 3 * * *'",
+    )
     create.add_argument("--name", help="the schedule's display name (default: run.pipeline_name)")
     create.add_argument(
-        "--max-concurrent-runs", type=positive_int, default=1, metavar="N",
+        "--max-concurrent-runs",
+        type=positive_int,
+        default=1,
+        metavar="N",
         help="runs of this schedule that may go on at once (default 1)",
     )
     create.add_argument("--replace", action="store_true", help="delete a schedule of the same name first")
@@ -277,14 +290,16 @@ def add_vertex_commands(subparsers) -> None:
     create.set_defaults(func=command_schedule_create)
 
     list_ = schedule_commands.add_parser(
-        "list", help="list the schedules in the project and region",
+        "list",
+        help="list the schedules in the project and region",
         description="List the pipeline schedules in vertex.project and vertex.region.",
     )
     add_config_options(list_)
     list_.set_defaults(func=command_schedule_list)
 
     delete = schedule_commands.add_parser(
-        "delete", help="delete a schedule by name",
+        "delete",
+        help="delete a schedule by name",
         description="Delete the schedule with this display name (runs already started go on).",
     )
     delete.add_argument("--name", help="the schedule's display name (default: run.pipeline_name)")
@@ -294,6 +309,8 @@ def add_vertex_commands(subparsers) -> None:
 
 def _add_spec_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--spec", type=_spec_file, metavar="FILE",
+        "--spec",
+        type=_spec_file,
+        metavar="FILE",
         help="a spec from 'flowers-tfx compile' (local, gs:// or https); default: compile now from the configuration",
     )

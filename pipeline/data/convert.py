@@ -244,9 +244,7 @@ class WriteShardFn(beam.DoFn):
         shard, records = shard_and_records
         records = sorted(records)  # by order key: the same order on every run
         path = os.path.join(self.out_dir, shard_filename(shard, len(records)))
-        serialized = (
-            example_bytes(jpeg, class_id, self.size, self.size) for _, class_id, jpeg in records
-        )
+        serialized = (example_bytes(jpeg, class_id, self.size, self.size) for _, class_id, jpeg in records)
         write_shard(path, serialized)
         yield path
 
@@ -323,7 +321,9 @@ def convert_folder(
             | "ListPhotos" >> beam.Create(plan)
             | "SpreadOverWorkers" >> beam.Reshuffle()
             | "ConvertPhotos"
-            >> beam.ParDo(ConvertPhotoFn(size, mode, max_pixels)).with_outputs(ConvertPhotoFn.SKIPPED, main=ConvertPhotoFn.RECORDS)
+            >> beam.ParDo(ConvertPhotoFn(size, mode, max_pixels)).with_outputs(
+                ConvertPhotoFn.SKIPPED, main=ConvertPhotoFn.RECORDS
+            )
         )
         (
             converted[ConvertPhotoFn.RECORDS]

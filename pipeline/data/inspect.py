@@ -165,7 +165,7 @@ def _table(headers: tuple[str, ...], rows: list[tuple], text_columns: tuple[int,
     for row in cells:
         padded = [
             cell.ljust(width) if i in text_columns else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(row, widths))
+            for i, (cell, width) in enumerate(zip(row, widths, strict=False))
         ]
         lines.append("  ".join(padded).rstrip())
     return lines
@@ -179,7 +179,7 @@ def format_report(report: InspectionReport, max_problems: int = 50) -> str:
     lines = [f"{len(report.shards)} file(s) matching {report.pattern}, {report.total_records} records", ""]
 
     shard_rows = []
-    for name, shard in zip(names, report.shards):
+    for name, shard in zip(names, report.shards, strict=True):
         if shard.error:
             status = f"UNREADABLE: {shard.error}"
         elif shard.count_matches is False:

@@ -158,7 +158,7 @@ def write_shards(
     paths: list[str] = []
     try:
         for index, size in enumerate(sizes):
-            chunk = [record for _, record in zip(range(size), iterator)]
+            chunk = [record for _, record in zip(range(size), iterator, strict=False)]
             if len(chunk) != size:
                 got = sum(sizes[:index]) + len(chunk)
                 raise DataError(f"expected {total} records but only got {got}")

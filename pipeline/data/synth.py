@@ -171,7 +171,7 @@ def draw_daisy(draw: ImageDraw.ImageDraw, where: Placement, rng: np.random.Gener
         widths = rng.uniform(0.06, 0.10, count)
         fills = jitter_many(rng, shade(petal_colour, 0.9 if layer == 0 else 1.0), count, amount=6, brightness=0.05)
         outlines = where.apply(petal_outlines(angles, centre_radius * 0.8, tips, widths, pointiness=0.2))
-        for outline, fill in zip(outlines, fills):
+        for outline, fill in zip(outlines, fills, strict=False):
             draw.polygon(_flat(outline), fill=fill, outline=shade(fill, 0.8))
     centre = jitter(rng, pick(rng, (YELLOW, GOLD)), amount=12)
     draw.polygon(_flat(where.apply(ellipse_outline(0, 0, centre_radius, centre_radius))), fill=centre)
@@ -191,7 +191,7 @@ def draw_dandelion(draw: ImageDraw.ImageDraw, where: Placement, rng: np.random.G
         widths = rng.uniform(0.035, 0.06, count)
         outlines = where.apply(petal_outlines(angles, 0.05, tips, widths, pointiness=0.0, points=6))
         fills = jitter_many(rng, shade(colour, 0.85 + 0.08 * layer), count, amount=10)
-        for outline, fill in zip(outlines, fills):
+        for outline, fill in zip(outlines, fills, strict=False):
             draw.polygon(_flat(outline), fill=fill)
     _speckle(draw, where, rng, 0.3, shade(colour, 0.7), 30)
 
@@ -206,7 +206,7 @@ def _draw_puffball(draw: ImageDraw.ImageDraw, where: Placement, rng: np.random.G
     thread = jitter(rng, (225, 225, 220), amount=10)
     tuft = jitter(rng, WHITE, amount=6)
     tuft_size = max(1.0, where.radius * 0.035)
-    for (x0, y0), (x1, y1) in zip(starts.tolist(), ends.tolist()):
+    for (x0, y0), (x1, y1) in zip(starts.tolist(), ends.tolist(), strict=False):
         draw.line((x0, y0, x1, y1), fill=thread, width=1)
         draw.ellipse((x1 - tuft_size, y1 - tuft_size, x1 + tuft_size, y1 + tuft_size), fill=tuft)
     draw.polygon(_flat(where.apply(ellipse_outline(0, 0, 0.13, 0.13))), fill=jitter(rng, (150, 130, 80)))
@@ -222,7 +222,7 @@ def draw_rose(draw: ImageDraw.ImageDraw, where: Placement, rng: np.random.Genera
         angles = np.linspace(0, 2 * np.pi, count, endpoint=False) + rng.uniform(0, 2 * np.pi)
         fills = jitter_many(rng, shade(colour, 1.0 - 0.13 * ring), count)
         outlines = petal_outlines(angles, reach * 0.15, reach, reach * rng.uniform(0.42, 0.55), pointiness=-0.3)
-        for outline, fill in zip(where.apply(outlines), fills):
+        for outline, fill in zip(where.apply(outlines), fills, strict=False):
             draw.polygon(_flat(outline), fill=fill, outline=shade(fill, 0.7))
     turns = rng.uniform(2.0, 3.2)
     t = np.linspace(0, turns * 2 * np.pi, 60)
@@ -242,7 +242,7 @@ def draw_sunflower(draw: ImageDraw.ImageDraw, where: Placement, rng: np.random.G
         widths = rng.uniform(0.10, 0.16, count)
         fills = jitter_many(rng, shade(petal_colour, 0.85 + 0.15 * layer), count, amount=10)
         outlines = where.apply(petal_outlines(angles, centre_radius * 0.85, tips, widths, pointiness=0.7))
-        for outline, fill in zip(outlines, fills):
+        for outline, fill in zip(outlines, fills, strict=False):
             draw.polygon(_flat(outline), fill=fill, outline=shade(fill, 0.75))
     disc = jitter(rng, pick(rng, (BROWN, DARK_BROWN, (70, 60, 20))), amount=8)
     draw.polygon(_flat(where.apply(ellipse_outline(0, 0, centre_radius, centre_radius, points=28))), fill=disc)
@@ -277,7 +277,7 @@ def _draw_open_tulip(draw: ImageDraw.ImageDraw, where: Placement, rng: np.random
     """An open tulip from above: six broad pointed petals around a dark star."""
     angles = np.linspace(0, 2 * np.pi, 6, endpoint=False) + rng.uniform(0, np.pi)
     outlines = where.apply(petal_outlines(angles, 0.0, rng.uniform(0.85, 1.0, 6), 0.34, pointiness=0.6))
-    for outline, fill in zip(outlines, jitter_many(rng, colour, 6, amount=10)):
+    for outline, fill in zip(outlines, jitter_many(rng, colour, 6, amount=10), strict=False):
         draw.polygon(_flat(outline), fill=fill, outline=shade(fill, 0.7))
     star = petal_outlines(angles, 0.0, 0.3, 0.06, pointiness=1.0, points=6)
     for outline in where.apply(star):

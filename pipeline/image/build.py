@@ -86,8 +86,12 @@ class BuildRequest:
         revision = _git(root, "rev-parse", "HEAD") or "unknown"
         if revision != "unknown" and _git(root, "status", "--porcelain", "--untracked-files=no"):
             revision += "-dirty"
-        args = {"VARIANT": self.variant, "REVISION": revision, "UV_LOCK_SHA256": lock_sha256(root),
-                "SOURCE": _git(root, "remote", "get-url", "origin") or "unknown"}
+        args = {
+            "VARIANT": self.variant,
+            "REVISION": revision,
+            "UV_LOCK_SHA256": lock_sha256(root),
+            "SOURCE": _git(root, "remote", "get-url", "origin") or "unknown",
+        }
         if self.base:
             args["BASE_IMAGE"] = self.base
         if self.beam_sdk_image:
@@ -119,6 +123,7 @@ def build_image(builder: Builder, request: BuildRequest, out: TextIO, log_file: 
     for mount in mounts:
         print(f"  mounted for the build steps only: {mount.source} -> {mount.target}", file=out)
     with log_file.open("w", encoding="utf-8") as log:
+
         def on_line(line: str) -> None:
             log.write(line + "\n")
             if _STEP.search(line):
@@ -145,13 +150,19 @@ def describe(facts: ImageFacts, versions: dict[str, str]) -> str:
         f"id      {facts.image_id}",
         f"digest  {facts.digest or '(known once pushed)'}",
         f"size    {facts.size_bytes / 1e9:.2f} GB",
-        f"holds   " + ", ".join(f"{name} {version}" for name, version in versions.items()),
+        "holds   " + ", ".join(f"{name} {version}" for name, version in versions.items()),
         f"base    {labels.get('org.opencontainers.image.base.name', '?')}",
         f"beam    {labels.get('dev.flowers-tfx.beam-sdk-image', '?')}",
         f"commit  {labels.get('org.opencontainers.image.revision', '?')}",
     ]
-    stand_ins = [name for name in (labels.get("org.opencontainers.image.base.name", ""),
-                                   labels.get("dev.flowers-tfx.beam-sdk-image", "")) if "/standin/" in name]
+    stand_ins = [
+        name
+        for name in (
+            labels.get("org.opencontainers.image.base.name", ""),
+            labels.get("dev.flowers-tfx.beam-sdk-image", ""),
+        )
+        if "/standin/" in name
+    ]
     if stand_ins:
         lines.append(f"NOTE    built on STAND-IN image(s) {', '.join(stand_ins)}: for this machine only, never to push")
     return "\n".join(lines)

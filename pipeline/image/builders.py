@@ -103,8 +103,9 @@ class Builder:
 
     # ------------------------------------------------------------------ build
 
-    def build_command(self, dockerfile: Path, context: Path, tag: str, build_args: dict[str, str],
-                      mounts: list[Mount]) -> list[str]:
+    def build_command(
+        self, dockerfile: Path, context: Path, tag: str, build_args: dict[str, str], mounts: list[Mount]
+    ) -> list[str]:
         command = self.argv + (["bud", "--isolation", "chroot"] if self.name == "buildah" else ["build"])
         if self.name == "docker":
             command += ["--progress", "plain"]
@@ -114,12 +115,20 @@ class Builder:
             command += ["--build-arg", f"{key}={value}"]
         return command + ["--file", str(dockerfile), "--tag", tag, str(context)]
 
-    def build(self, dockerfile: Path, context: Path, tag: str, build_args: dict[str, str], mounts: list[Mount],
-              on_line: Callable[[str], None]) -> None:
+    def build(
+        self,
+        dockerfile: Path,
+        context: Path,
+        tag: str,
+        build_args: dict[str, str],
+        mounts: list[Mount],
+        on_line: Callable[[str], None],
+    ) -> None:
         """Builds ``tag``, giving each line of the builder's output to ``on_line``."""
         command = self.build_command(dockerfile, context, tag, build_args, mounts)
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                   errors="replace")
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+        )
         assert process.stdout is not None
         for line in process.stdout:
             on_line(line.rstrip("\n"))
@@ -135,14 +144,25 @@ class Builder:
             config = found.get("OCIv1", {}).get("config", {})
             # Its layers as stored here, uncompressed: what the image takes on a disk.
             layers = json.loads(found.get("Manifest") or "{}").get("layers", [])
-            return ImageFacts(reference, found.get("FromImageID", ""), found.get("FromImageDigest", ""),
-                              sum(layer.get("size", 0) for layer in layers), config.get("Labels") or {},
-                              config.get("User", ""))
+            return ImageFacts(
+                reference,
+                found.get("FromImageID", ""),
+                found.get("FromImageDigest", ""),
+                sum(layer.get("size", 0) for layer in layers),
+                config.get("Labels") or {},
+                config.get("User", ""),
+            )
         [found] = self._json(["image", "inspect", reference], reference)
         digests = found.get("RepoDigests") or []
         config = found.get("Config") or {}
-        return ImageFacts(reference, found.get("Id", ""), digests[0].split("@", 1)[1] if digests else "",
-                          int(found.get("Size", 0)), config.get("Labels") or {}, config.get("User", ""))
+        return ImageFacts(
+            reference,
+            found.get("Id", ""),
+            digests[0].split("@", 1)[1] if digests else "",
+            int(found.get("Size", 0)),
+            config.get("Labels") or {},
+            config.get("User", ""),
+        )
 
     def _json(self, args: list[str], reference: str):
         result = subprocess.run(self.argv + args, capture_output=True, text=True)
@@ -152,9 +172,20 @@ class Builder:
 
     # -------------------------------------------------------------------- run
 
-    def run(self, reference: str, command: list[str], *, user: str | None = None, mounts: tuple[Mount, ...] = (),
-            env: dict[str, str] | None = None, workdir: str | None = None, stdout=None, stderr=None,
-            timeout: float | None = None, text: bool = True) -> subprocess.CompletedProcess:
+    def run(
+        self,
+        reference: str,
+        command: list[str],
+        *,
+        user: str | None = None,
+        mounts: tuple[Mount, ...] = (),
+        env: dict[str, str] | None = None,
+        workdir: str | None = None,
+        stdout=None,
+        stderr=None,
+        timeout: float | None = None,
+        text: bool = True,
+    ) -> subprocess.CompletedProcess:
         """Runs ``command`` in a new container of the image (its entrypoint
         replaced), with the host's network, and removes the container."""
         env = env or {}
@@ -163,12 +194,14 @@ class Builder:
         argv = self.argv + ["run", "--rm", "--network", "host", "--entrypoint", command[0]]
         argv += [f"--volume={m.volume()}" for m in mounts] + [f"--env={k}={v}" for k, v in env.items()]
         argv += (["--user", user] if user else []) + (["--workdir", workdir] if workdir else [])
-        return subprocess.run(argv + [reference, *command[1:]], stdout=stdout, stderr=stderr, timeout=timeout,
-                              text=text)
+        return subprocess.run(
+            argv + [reference, *command[1:]], stdout=stdout, stderr=stderr, timeout=timeout, text=text
+        )
 
     def _buildah_run(self, reference, command, user, mounts, env, workdir, stdout, stderr, timeout, text):
-        created = subprocess.run(self.argv + ["from", "--pull=never", "--quiet", reference], capture_output=True,
-                                 text=True)
+        created = subprocess.run(
+            self.argv + ["from", "--pull=never", "--quiet", reference], capture_output=True, text=True
+        )
         if created.returncode != 0:
             raise BuilderError(f"{reference}: buildah cannot start a container of it ({created.stderr.strip()})")
         container = created.stdout.strip().splitlines()[-1]
@@ -176,8 +209,9 @@ class Builder:
             argv = self.argv + ["run", "--isolation", "chroot", "--network", "host"]
             argv += [f"--volume={m.volume()}" for m in mounts] + [f"--env={k}={v}" for k, v in env.items()]
             argv += (["--user", user] if user else []) + (["--workingdir", workdir] if workdir else [])
-            return subprocess.run(argv + [container, "--", *command], stdout=stdout, stderr=stderr,
-                                  timeout=timeout, text=text)
+            return subprocess.run(
+                argv + [container, "--", *command], stdout=stdout, stderr=stderr, timeout=timeout, text=text
+            )
         finally:
             subprocess.run(self.argv + ["rm", container], capture_output=True)
 

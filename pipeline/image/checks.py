@@ -36,11 +36,26 @@ SCRATCH = ("/tmp", "/var/tmp", "/run/lock", "/dev/shm")
 # Not files of the image: the kernel's and the container runtime's.
 NOT_THE_IMAGE = ("/proc", "/sys", "/dev")
 # Variables that would point a client at a build machine's CA or credentials.
-LEAKY_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT",
-                   "GOOGLE_APPLICATION_CREDENTIALS", "UV_INDEX_URL", "PIP_INDEX_URL")
+LEAKY_VARIABLES = (
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "PIP_CERT",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "UV_INDEX_URL",
+    "PIP_INDEX_URL",
+)
 CERT_SUFFIXES = (".pem", ".crt", ".cer")
-CREDENTIAL_FILES = (".config/gcloud", ".docker/config.json", ".netrc", ".pypirc", ".git-credentials",
-                    ".config/pip/pip.conf", ".config/uv/uv.toml")
+CREDENTIAL_FILES = (
+    ".config/gcloud",
+    ".docker/config.json",
+    ".netrc",
+    ".pypirc",
+    ".git-credentials",
+    ".config/pip/pip.conf",
+    ".config/uv/uv.toml",
+)
 _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----\s+([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----")
 
 
@@ -121,8 +136,13 @@ def check_imports() -> Result:
     """The project imports from the installed package, as a task's process would."""
     import importlib
 
-    names = ("pipeline.dag", "components.trainer.training", "components.model_registry_pusher.component",
-             "components.run_notifier.component", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor")
+    names = (
+        "pipeline.dag",
+        "components.trainer.training",
+        "components.model_registry_pusher.component",
+        "components.run_notifier.component",
+        "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor",
+    )
     try:
         for name in names:
             importlib.import_module(name)
@@ -145,8 +165,12 @@ def check_beam_boot() -> Result:
     if not os.access(BEAM_BOOT, os.X_OK):
         return Result("beam boot", False, f"{BEAM_BOOT} is not executable")
     if BEAM_STAND_IN_MARK.exists():
-        return Result("beam boot", True, f"{BEAM_BOOT} is there and executable, and it is a STAND-IN "
-                                         "(scripts/standin-images.sh), not Apache Beam's boot program")
+        return Result(
+            "beam boot",
+            True,
+            f"{BEAM_BOOT} is there and executable, and it is a STAND-IN "
+            "(scripts/standin-images.sh), not Apache Beam's boot program",
+        )
     return Result("beam boot", True, f"{BEAM_BOOT} is there and executable")
 
 
@@ -168,9 +192,11 @@ def check_writable(top: str = "/") -> Result:
     home = os.path.expanduser("~")
     writable, seen = [], 0
     for folder, subfolders, files in os.walk(top):
-        subfolders[:] = [name for name in subfolders
-                         if os.path.join(folder, name) not in NOT_THE_IMAGE
-                         and not _allowed(os.path.join(folder, name), home)]
+        subfolders[:] = [
+            name
+            for name in subfolders
+            if os.path.join(folder, name) not in NOT_THE_IMAGE and not _allowed(os.path.join(folder, name), home)
+        ]
         for name in [*subfolders, *files, ""]:
             path = os.path.join(folder, name) if name else folder
             seen += 1
@@ -250,8 +276,16 @@ def check_training() -> Result:
 
 
 def run_checks(lock_sha256: str | None, foreign: set[str]) -> list[Result]:
-    checks = [check_user, check_files, lambda: check_versions(lock_sha256), check_imports, check_beam_boot,
-              check_writable, lambda: check_no_build_secrets(foreign), check_training]
+    checks = [
+        check_user,
+        check_files,
+        lambda: check_versions(lock_sha256),
+        check_imports,
+        check_beam_boot,
+        check_writable,
+        lambda: check_no_build_secrets(foreign),
+        check_training,
+    ]
     results = []
     for check in checks:
         result = check()
@@ -263,8 +297,13 @@ def run_checks(lock_sha256: str | None, foreign: set[str]) -> list[Result]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.image.checks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--lock-sha256", help="uv.lock's sha256 as the image's label gives it")
-    parser.add_argument("--foreign-cert", action="append", default=[], metavar="SHA256",
-                        help="fingerprint of a build machine's own CA certificate, which must not be in the image")
+    parser.add_argument(
+        "--foreign-cert",
+        action="append",
+        default=[],
+        metavar="SHA256",
+        help="fingerprint of a build machine's own CA certificate, which must not be in the image",
+    )
     args = parser.parse_args(argv)
     failed = [result for result in run_checks(args.lock_sha256, set(args.foreign_cert)) if not result.passed]
     return min(len(failed), 100)

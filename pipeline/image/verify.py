@@ -45,8 +45,10 @@ def size_line(size_bytes: int, variant: str) -> tuple[bool, str]:
     """The size check, as a PASS or FAIL line like the in-image checks print."""
     budget = SIZE_BUDGET_GB.get(variant, SIZE_BUDGET_GB["cpu"])
     passed = size_bytes <= budget * 1e9
-    return passed, (f"{'PASS' if passed else 'FAIL'}  size: {size_bytes / 1e9:.2f} GB "
-                    f"({'within' if passed else 'over'} the {variant or 'cpu'} image's budget of {budget} GB)")
+    return passed, (
+        f"{'PASS' if passed else 'FAIL'}  size: {size_bytes / 1e9:.2f} GB "
+        f"({'within' if passed else 'over'} the {variant or 'cpu'} image's budget of {budget} GB)"
+    )
 
 
 def check_image(builder: Builder, tag: str, bundle: Path | None, out: TextIO, log_file: Path) -> int:
@@ -59,12 +61,17 @@ def check_image(builder: Builder, tag: str, bundle: Path | None, out: TextIO, lo
     foreign = own_certificates(bundle, builder, tag)
     for fingerprint in sorted(foreign):
         command += ["--foreign-cert", fingerprint]
-    print(f"Checking {tag} ({facts.image_id[:12]}) inside the image as {facts.user or 'its default user'}; "
-          f"log: {log_file}", file=out, flush=True)
+    print(
+        f"Checking {tag} ({facts.image_id[:12]}) inside the image as {facts.user or 'its default user'}; "
+        f"log: {log_file}",
+        file=out,
+        flush=True,
+    )
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("w", encoding="utf-8") as log:
-        result = builder.run(tag, command, workdir="/", stdout=subprocess.PIPE, stderr=log,
-                             env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+        result = builder.run(
+            tag, command, workdir="/", stdout=subprocess.PIPE, stderr=log, env={"TF_CPP_MIN_LOG_LEVEL": "3"}
+        )
     print(result.stdout, end="", file=out)
     size_ok, line = size_line(facts.size_bytes, facts.labels.get(VARIANT_LABEL, "cpu"))
     print(line, file=out)

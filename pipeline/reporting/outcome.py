@@ -54,8 +54,15 @@ class RunOutcome:
         return cls(**{key: value for key, value in data.items() if key in names})
 
 
-def outcome_of(summary: RunSummary, pipeline: str, run_id: str, started_at: str | None, seconds: float | None,
-               failed_component: str | None = None, error: str | None = None) -> RunOutcome:
+def outcome_of(
+    summary: RunSummary,
+    pipeline: str,
+    run_id: str,
+    started_at: str | None,
+    seconds: float | None,
+    failed_component: str | None = None,
+    error: str | None = None,
+) -> RunOutcome:
     """The outcome a run's summary describes."""
     evaluation = summary.evaluation
     outcome = RunOutcome(

@@ -87,7 +87,7 @@ def plot_predictions(model_path: str, examples_uri: str, path: Path) -> None:
     figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.8 * rows))
     for axis in np.ravel(axes):
         axis.axis("off")
-    for axis, (jpeg, actual), probs in zip(np.ravel(axes), samples, probabilities):
+    for axis, (jpeg, actual), probs in zip(np.ravel(axes), samples, probabilities, strict=False):
         predicted = int(np.argmax(probs))
         axis.imshow(Image.open(io.BytesIO(jpeg)).convert("RGB"))
         colour = "green" if predicted == actual else "red"
@@ -123,8 +123,7 @@ def write_report(summary: RunSummary, run_dir: Path, title: str) -> Path:
         parts += [
             "## Sample predictions",
             "",
-            "Eval photos classified by the exported model from their JPEG bytes "
-            "(green: right, red: wrong).",
+            "Eval photos classified by the exported model from their JPEG bytes (green: right, red: wrong).",
             "",
             "![sample predictions](sample_predictions.png)",
             "",

@@ -30,7 +30,9 @@ class Artifact:
 
 def _to_artifact(artifact: metadata_store_pb2.Artifact, type_names: dict[int, str]) -> Artifact:
     return Artifact(
-        id=artifact.id, uri=artifact.uri, type_name=type_names.get(artifact.type_id, ""),
+        id=artifact.id,
+        uri=artifact.uri,
+        type_name=type_names.get(artifact.type_id, ""),
         properties=mlmd.properties(artifact),
     )
 
@@ -73,7 +75,8 @@ def read_run(
         return not parents or any(parent.name == pipeline_name for parent in parents)
 
     runs = [
-        context for context in store.get_contexts_by_type(mlmd.PIPELINE_RUN_CONTEXT)
+        context
+        for context in store.get_contexts_by_type(mlmd.PIPELINE_RUN_CONTEXT)
         if context.create_time_since_epoch >= started_ms and of_this_pipeline(context)
     ]
     if not runs:
@@ -103,7 +106,8 @@ def read_artifacts(
     store = metadata_store.MetadataStore(connection_config)
     node_by_execution = {execution_id: node for node, execution_id in execution_ids.items()}
     events = [
-        e for e in store.get_events_by_execution_ids(list(node_by_execution))
+        e
+        for e in store.get_events_by_execution_ids(list(node_by_execution))
         if e.type in mlmd.INPUT_EVENTS + mlmd.OUTPUT_EVENTS
     ]
     artifacts = {a.id: a for a in store.get_artifacts_by_id(sorted({e.artifact_id for e in events}))}

@@ -95,8 +95,13 @@ def exit_status(state: str) -> int:
     return EXIT_PROBLEMS
 
 
-def wait_for(work_dir: Path, run_id: str, timeout: float | None, poll_seconds: float = 2.0,
-             on_progress: Callable[[str], None] = lambda line: None) -> RunRecord:
+def wait_for(
+    work_dir: Path,
+    run_id: str,
+    timeout: float | None,
+    poll_seconds: float = 2.0,
+    on_progress: Callable[[str], None] = lambda line: None,
+) -> RunRecord:
     """Blocks until the run has ended; reports each new progress line of its log."""
     deadline = None if timeout is None else time.monotonic() + timeout
     seen = 0
@@ -104,8 +109,11 @@ def wait_for(work_dir: Path, run_id: str, timeout: float | None, poll_seconds: f
         record = find_run(work_dir, run_id)
         log = record.folder / LOG_FILE
         if log.is_file():
-            lines = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
-                     if "Component " in line and (" is running." in line or " is finished." in line)]
+            lines = [
+                line
+                for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
+                if "Component " in line and (" is running." in line or " is finished." in line)
+            ]
             for line in lines[seen:]:
                 on_progress(line.split(": ", 1)[-1])
             seen = len(lines)
@@ -120,14 +128,16 @@ def format_runs(records: list[RunRecord]) -> str:
     rows = [("RUN", "STATE", "STARTED", "SECONDS", "ACCURACY", "PUSHED")]
     for record in records:
         outcome = record.outcome
-        rows.append((
-            record.run_id,
-            record.state,
-            (outcome.started_at or "-") if outcome else "-",
-            f"{outcome.seconds:.0f}" if outcome and outcome.seconds is not None else "-",
-            f"{outcome.accuracy:.3f}" if outcome and outcome.accuracy is not None else "-",
-            (outcome.pushed_version or "-") if outcome else "-",
-        ))
+        rows.append(
+            (
+                record.run_id,
+                record.state,
+                (outcome.started_at or "-") if outcome else "-",
+                f"{outcome.seconds:.0f}" if outcome and outcome.seconds is not None else "-",
+                f"{outcome.accuracy:.3f}" if outcome and outcome.accuracy is not None else "-",
+                (outcome.pushed_version or "-") if outcome else "-",
+            )
+        )
     return format_table(rows)
 
 

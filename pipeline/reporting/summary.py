@@ -16,13 +16,13 @@ import tensorflow_model_analysis as tfma
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 import schema
-from components.training_data import data_lineage
-from components.records import features
 from components.anomalies_gate.component import read_anomalies
 from components.drift_gate.component import REPORT_FILE as DRIFT_REPORT_FILE
-from components.pusher.component import ALREADY_SERVING_KEY
 from components.example_gen.component import QUARANTINE_DIR, QUARANTINED_KEY, SCREENED_KEY
+from components.pusher.component import ALREADY_SERVING_KEY
+from components.records import features
 from components.trainer.outputs import HISTORY_FILE
+from components.training_data import data_lineage
 from pipeline import dag
 from pipeline.reporting.run_outputs import Artifact, ExecutionArtifacts
 
@@ -236,17 +236,17 @@ def format_summary(summary: RunSummary) -> str:
         names = list(schema.LABELS)
         lines.append(f"  {'split':<8}{'total':>7}" + "".join(f"{n:>12}" for n in names))
         for split, counts in summary.split_counts.items():
-            lines.append(
-                f"  {split:<8}{counts.get('total', 0):>7}"
-                + "".join(f"{counts.get(n, 0):>12}" for n in names)
-            )
+            lines.append(f"  {split:<8}{counts.get('total', 0):>7}" + "".join(f"{counts.get(n, 0):>12}" for n in names))
         for span in summary.spans:  # the rows of a rolling window, oldest first
-            lines.append(f"  {'span ' + str(span['span']):<8}{span['examples']:>7}"
-                         + "".join(f"{count:>12}" for count in span["classes"]))
+            lines.append(
+                f"  {'span ' + str(span['span']):<8}{span['examples']:>7}"
+                + "".join(f"{count:>12}" for count in span["classes"])
+            )
     if summary.screened is not None:
         quarantined = (
             f", {summary.quarantined} set aside in {os.path.join(summary.examples_uri, QUARANTINE_DIR)}"
-            if summary.quarantined else ", none set aside"
+            if summary.quarantined
+            else ", none set aside"
         )
         lines.append(f"Records screened: {summary.screened}{quarantined}")
     lines.append("Anomalies")
@@ -266,8 +266,9 @@ def format_summary(summary: RunSummary) -> str:
                 for key in ("sparse_categorical_accuracy", "val_loss", "val_sparse_categorical_accuracy")
             ]
             lines.append(
-                f"  {i + 1:<7}{loss:>8.4f}" + "".join(
-                    f"{v:>{w}.4f}" if v is not None else f"{'-':>{w}}" for v, w in zip(row, (10, 10, 14))
+                f"  {i + 1:<7}{loss:>8.4f}"
+                + "".join(
+                    f"{v:>{w}.4f}" if v is not None else f"{'-':>{w}}" for v, w in zip(row, (10, 10, 14), strict=False)
                 )
             )
     evaluation = summary.evaluation

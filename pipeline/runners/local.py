@@ -21,18 +21,24 @@ from pathlib import Path
 from typing import Iterator, TextIO
 
 from pipeline import lean_tfx  # noqa: F401  (first: it makes TFX's imports lean)
+
+# isort: split
+
 from tfx.orchestration import metadata
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from components.shared.common import exclusive_lock, utc_timestamp
 from pipeline import config as config_lib
-from pipeline import dag
-from pipeline.data import source as data_source
-from pipeline.runners import progress
-from pipeline.reporting import mlmd, notify, report, run_outputs, summary as summary_lib
-from pipeline.reporting import outcome as outcome_lib
+from pipeline import (
+    dag,
+)
 from pipeline.config import Config
+from pipeline.data import source as data_source
 from pipeline.errors import FlowersError
+from pipeline.reporting import mlmd, notify, report, run_outputs
+from pipeline.reporting import outcome as outcome_lib
+from pipeline.reporting import summary as summary_lib
+from pipeline.runners import progress
 
 
 class WorkDirLocked(FlowersError):
@@ -152,8 +158,13 @@ def run_local(config: Config, out: TextIO | None = None) -> RunResult:
             out.write(f"\nerror: {summary.failed}\n")
         out.flush()
         outcome = outcome_lib.outcome_of(
-            summary, config.run.pipeline_name, run_dir.name, utc_timestamp(started_ms / 1000),
-            time.monotonic() - started, component, error_text(error) if error is not None else None,
+            summary,
+            config.run.pipeline_name,
+            run_dir.name,
+            utc_timestamp(started_ms / 1000),
+            time.monotonic() - started,
+            component,
+            error_text(error) if error is not None else None,
         )
         notice = notify.notify(config.notify, outcome)
         if notice:

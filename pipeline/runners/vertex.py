@@ -163,8 +163,14 @@ def console_url(config: Config, job: aiplatform.PipelineJob | None = None) -> st
 # ------------------------------------------------------------------------- runs
 
 # What `flowers-tfx runs` says of a PipelineJob, by its state.
-_RUNNING_STATES = ("PIPELINE_STATE_QUEUED", "PIPELINE_STATE_PENDING", "PIPELINE_STATE_RUNNING",
-                   "PIPELINE_STATE_CANCELLING", "PIPELINE_STATE_PAUSED", "PIPELINE_STATE_UNSPECIFIED")
+_RUNNING_STATES = (
+    "PIPELINE_STATE_QUEUED",
+    "PIPELINE_STATE_PENDING",
+    "PIPELINE_STATE_RUNNING",
+    "PIPELINE_STATE_CANCELLING",
+    "PIPELINE_STATE_PAUSED",
+    "PIPELINE_STATE_UNSPECIFIED",
+)
 _FAILED_STATES = ("PIPELINE_STATE_FAILED", "PIPELINE_STATE_CANCELLED")
 
 
@@ -172,7 +178,8 @@ def list_runs(config: Config, limit: int = 20, credentials: Credentials | None =
     """The newest runs of the pipeline (its display name), newest first."""
     credentials = _connect(config, credentials)
     jobs = aiplatform.PipelineJob.list(
-        filter=f'display_name="{config.run.pipeline_name}"', order_by="create_time desc",
+        filter=f'display_name="{config.run.pipeline_name}"',
+        order_by="create_time desc",
         **_location(config, credentials),
     )
     return list(jobs)[:limit]
@@ -204,8 +211,15 @@ def failed_tasks(job) -> list[tuple[str, str]]:
     ]
 
 
-def wait_run(config: Config, run: str, timeout: float | None = None, poll_seconds: float = 30.0,
-             on_progress=lambda line: None, credentials: Credentials | None = None, sleep=None):
+def wait_run(
+    config: Config,
+    run: str,
+    timeout: float | None = None,
+    poll_seconds: float = 30.0,
+    on_progress=lambda line: None,
+    credentials: Credentials | None = None,
+    sleep=None,
+):
     """Blocks until the run ends, reporting each task as it changes state; the job."""
     import time
 

@@ -83,13 +83,18 @@ def list_versions(config: Config, endpoint_name: str) -> list[EndpointVersion]:
         version = aiplatform.Model(model_name=f"{config.run.pipeline_name}@{info.version_id}", **_location(config))
         labels = dict(version.labels or {})
         aliases = list(info.version_aliases or [])
-        serving = next((a[len(ALIAS_PREFIX):] for a in aliases if a.startswith(ALIAS_PREFIX)), None)
+        serving = next((a[len(ALIAS_PREFIX) :] for a in aliases if a.startswith(ALIAS_PREFIX)), None)
         deployed_id = deployed.get(info.version_id)
-        result.append(EndpointVersion(
-            version_id=info.version_id, serving_version=labels.get("serving_version", serving), aliases=aliases,
-            blessed=labels.get(BLESSED_LABEL) == "true", traffic=int(split.get(deployed_id, 0)) if deployed_id else 0,
-            deployed_model_id=deployed_id,
-        ))
+        result.append(
+            EndpointVersion(
+                version_id=info.version_id,
+                serving_version=labels.get("serving_version", serving),
+                aliases=aliases,
+                blessed=labels.get(BLESSED_LABEL) == "true",
+                traffic=int(split.get(deployed_id, 0)) if deployed_id else 0,
+                deployed_model_id=deployed_id,
+            )
+        )
     return result
 
 
@@ -115,8 +120,9 @@ def _serving_deployed_model(endpoint, model) -> str | None:
     """The deployed model of the version carrying the ``serving`` alias, else the busiest one."""
     split = dict(endpoint.traffic_split)
     try:
-        serving = aiplatform.Model(model_name=f"{model.display_name}@{SERVING_ALIAS}", project=model.project,
-                                   location=model.location)
+        serving = aiplatform.Model(
+            model_name=f"{model.display_name}@{SERVING_ALIAS}", project=model.project, location=model.location
+        )
         for deployed in endpoint.list_models():
             if deployed.model_version_id == serving.version_id:
                 return deployed.id
@@ -143,16 +149,24 @@ def promote(config: Config, endpoint_name: str, version: str, traffic: int = 100
     if deployed_id is None:
         # Not on the endpoint yet: deploy it with its share, then set the split exactly.
         model.deploy(
-            endpoint=endpoint, deployed_model_display_name=f"{config.run.pipeline_name}-v{model.version_id}",
-            machine_type=config.vertex.serving_machine_type, traffic_percentage=traffic,
-            service_account=config.vertex.service_account or None, sync=True,
+            endpoint=endpoint,
+            deployed_model_display_name=f"{config.run.pipeline_name}-v{model.version_id}",
+            machine_type=config.vertex.serving_machine_type,
+            traffic_percentage=traffic,
+            service_account=config.vertex.service_account or None,
+            sync=True,
         )
         deployed_id = next(d.id for d in endpoint.list_models() if d.model_version_id == model.version_id)
     endpoint.update(traffic_split=_new_split(dict(endpoint.traffic_split), deployed_id, traffic, previous))
     if traffic == 100:
         model.versioning_registry.add_version_aliases([SERVING_ALIAS], model.version_id)
-        return f"Registry version {model.version_id} now takes all the traffic of {endpoint_name} (alias {SERVING_ALIAS})"
-    return f"Registry version {model.version_id} now takes {traffic}% of {endpoint_name}; the version before keeps {100 - traffic}%"
+        return (
+            f"Registry version {model.version_id} now takes all the traffic of {endpoint_name} (alias {SERVING_ALIAS})"
+        )
+    return (
+        f"Registry version {model.version_id} now takes {traffic}% of {endpoint_name}; "
+        f"the version before keeps {100 - traffic}%"
+    )
 
 
 def rollback(config: Config, endpoint_name: str) -> str:
@@ -170,12 +184,22 @@ def rollback(config: Config, endpoint_name: str) -> str:
     target = before[-1]
     endpoint.update(traffic_split={target.id: 100})
     model.versioning_registry.add_version_aliases([SERVING_ALIAS], target.model_version_id)
-    return f"Rolled {endpoint_name} back to registry version {target.model_version_id} (all the traffic, alias {SERVING_ALIAS})"
+    return (
+        f"Rolled {endpoint_name} back to registry version {target.model_version_id} "
+        f"(all the traffic, alias {SERVING_ALIAS})"
+    )
 
 
 def format_versions(versions: list[EndpointVersion], endpoint_name: str) -> str:
     rows = [("VERSION", "SERVING VERSION", "ALIASES", "BLESSED", f"TRAFFIC ON {endpoint_name}")]
     for version in versions:
-        rows.append((version.version_id, version.serving_version or "-", ",".join(version.aliases) or "-",
-                     "yes" if version.blessed else "no", f"{version.traffic}%"))
+        rows.append(
+            (
+                version.version_id,
+                version.serving_version or "-",
+                ",".join(version.aliases) or "-",
+                "yes" if version.blessed else "no",
+                f"{version.traffic}%",
+            )
+        )
     return format_table(rows)

@@ -20,8 +20,8 @@ from pathlib import Path
 import tensorflow as tf
 
 import schema
-from components.shared.common import tf_error_text
 from components.records.image_budget import DEFAULT_MAX_IMAGE_PIXELS, header_problem
+from components.shared.common import tf_error_text
 from components.trainer import signatures
 from pipeline.serving.versions import find_saved_model
 
@@ -170,7 +170,7 @@ def predict_files(
         except ValueError as error:
             report.failures.append(ImageFailure(str(path), str(error)))
     for start in range(0, len(readable), batch_size):
-        _classify_batch(classifier, readable[start:start + batch_size], top_k, report)
+        _classify_batch(classifier, readable[start : start + batch_size], top_k, report)
     order = {str(path): index for index, path in enumerate(files)}
     report.predictions.sort(key=lambda p: order[p.file])
     return report

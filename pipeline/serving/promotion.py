@@ -137,14 +137,13 @@ def _write_atomically(path: Path, text: str) -> None:
 
 def _tree_listing(folder: Path) -> dict[str, int]:
     """``{relative path: size}`` of every file, to check that a copy is whole."""
-    return {
-        str(path.relative_to(folder)): path.stat().st_size for path in folder.rglob("*") if path.is_file()
-    }
+    return {str(path.relative_to(folder)): path.stat().st_size for path in folder.rglob("*") if path.is_file()}
 
 
 @contextmanager
 def _locked(target: Path) -> Iterator[None]:
     """One promote or rollback at a time per production directory."""
+
     def busy(holder: str) -> PromotionRefused:
         return PromotionRefused(f"{target}: another promote or rollback ({holder}) is running on it; try again later")
 
@@ -318,7 +317,9 @@ def check_blessed(version_dir: Path, metadata_path: Path | None) -> dict:
             f"(no {pushed_versions.BLESSED_FILE} file); it cannot be checked"
         )
     if verdict is False:
-        raise PromotionNotBlessed(f"{blessing_uri}: the Evaluator did not bless version {version_dir.name} (NOT_BLESSED)")
+        raise PromotionNotBlessed(
+            f"{blessing_uri}: the Evaluator did not bless version {version_dir.name} (NOT_BLESSED)"
+        )
     if metadata_path is not None and metadata_path.is_file() and metadata_path.stat().st_size > 0:
         from pipeline.serving.lineage import LineageReader  # ML Metadata, only when there is a store
 

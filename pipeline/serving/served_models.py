@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from components.training_data import data_lineage
-from pipeline.serving import versions as pushed_versions
 from pipeline.reporting.mlmd import DamagedStore, StoreUnavailable
+from pipeline.serving import versions as pushed_versions
 from pipeline.serving.lineage import LineageReader, ModelLineage
 from schema import LABELS
 
@@ -53,12 +53,16 @@ class ServedModel:
 
 def read_metrics(lineage: ModelLineage) -> Metrics:
     """Accuracy, example count and per-class accuracy from the TFMA result."""
-    from pipeline.reporting import summary  # heavy: TensorFlow Model Analysis
     from pipeline.config import GateConfig
+    from pipeline.reporting import summary  # heavy: TensorFlow Model Analysis
     from pipeline.reporting.run_outputs import Artifact
 
-    blessing = Artifact(id=0, uri=lineage.blessing_uri or "", type_name="ModelBlessing",
-                        properties={"blessed": int(bool(lineage.blessed))})
+    blessing = Artifact(
+        id=0,
+        uri=lineage.blessing_uri or "",
+        type_name="ModelBlessing",
+        properties={"blessed": int(bool(lineage.blessed))},
+    )
     evaluation = summary.read_evaluation(lineage.evaluation_uri, blessing, lineage.has_baseline, GateConfig())
     return Metrics(
         accuracy=evaluation.accuracy,

@@ -23,6 +23,7 @@ SAVED_MODEL_FILE = serving_layout.SAVED_MODEL_FILE
 BLESSED_FILE = "BLESSED"
 NOT_BLESSED_FILE = "NOT_BLESSED"
 
+
 class ServingDirError(FlowersError, ValueError):
     """A path that is not the model, version or serving directory it should be."""
 

@@ -63,9 +63,11 @@ def check(beam_args: list[str]) -> str:
         errors.append("Missing option: sdk_container_image (the workers would not have the project's code).")
     if errors:
         raise RequestRefused("Dataflow options refused: " + " ".join(e.strip() for e in errors))
-    return (f"Dataflow options checked (project {cloud.project}, region {cloud.region}, "
-            f"up to {workers.max_num_workers} x {workers.machine_type}, image {workers.sdk_container_image}); "
-            "the Beam step ran with the DirectRunner")
+    return (
+        f"Dataflow options checked (project {cloud.project}, region {cloud.region}, "
+        f"up to {workers.max_num_workers} x {workers.machine_type}, image {workers.sdk_container_image}); "
+        "the Beam step ran with the DirectRunner"
+    )
 
 
 def localize(args: list[str]) -> tuple[list[str], str]:

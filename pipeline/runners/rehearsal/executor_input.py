@@ -50,8 +50,10 @@ def parameters(task: Task, final_status: dict | None = None) -> tuple[dict, dict
             final_status_key = key
             continue
         if runtime is None:
-            raise ValueError(f"task {task.name}: parameter {key} is not a constant ({sorted(spec)}); "
-                             "the rehearsal answers constants only")
+            raise ValueError(
+                f"task {task.name}: parameter {key} is not a constant ({sorted(spec)}); "
+                "the rehearsal answers constants only"
+            )
         if "constant" in runtime:
             values[key] = runtime["constant"]
         else:
@@ -69,12 +71,16 @@ def output_artifacts(task: Task, directory: str, new_name) -> dict:
     """A fresh URI (and name) for each output artifact the component declares."""
     outputs = {}
     for key, spec in task.component.get("outputDefinitions", {}).get("artifacts", {}).items():
-        outputs[key] = {"artifacts": [{
-            "name": new_name(),
-            "type": spec["artifactType"],
-            "uri": f"{directory}/{key}",
-            "metadata": {},
-        }]}
+        outputs[key] = {
+            "artifacts": [
+                {
+                    "name": new_name(),
+                    "type": spec["artifactType"],
+                    "uri": f"{directory}/{key}",
+                    "metadata": {},
+                }
+            ]
+        }
     return outputs
 
 
@@ -91,8 +97,15 @@ def input_artifacts(task: Task, produced: dict[str, dict]) -> dict:
     return inputs
 
 
-def build(task: Task, pipeline_root: str, job_id: str, task_id: str, produced: dict, new_name,
-          final_status: dict | None = None) -> dict:
+def build(
+    task: Task,
+    pipeline_root: str,
+    job_id: str,
+    task_id: str,
+    produced: dict,
+    new_name,
+    final_status: dict | None = None,
+) -> dict:
     """The ExecutorInput of ``task``, as a JSON-ready dict."""
     directory = task_dir(pipeline_root, job_id, task, task_id)
     values, typed = parameters(task, final_status)

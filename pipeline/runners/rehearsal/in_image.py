@@ -41,8 +41,9 @@ class ImageTasks:
         self.uid, self.gid = int(ids[0]), int(ids[1])
 
     def describe(self) -> str:
-        return (f"every task runs inside {self.image} ({self.facts.image_id[:12]}, {self.builder.name}) "
-                f"as uid {self.uid}")
+        return (
+            f"every task runs inside {self.image} ({self.facts.image_id[:12]}, {self.builder.name}) as uid {self.uid}"
+        )
 
     def hand_over_root(self) -> None:
         """Makes everything under the root writable by the image's user."""
@@ -65,8 +66,10 @@ class ImageTasks:
         with log_file.open("a", encoding="utf-8") as log:
             log.write(f"# in {self.image} as uid {self.uid}: {command[0]} -m {module} ...\n")
             log.flush()
-            status = self.builder.run(self.image, inside, mounts=(Mount(self.root, str(self.root)),),
-                                      stdout=log, stderr=subprocess.STDOUT).returncode
+            status = self.builder.run(
+                self.image, inside, mounts=(Mount(self.root, str(self.root)),), stdout=log, stderr=subprocess.STDOUT
+            ).returncode
         if status != 0:
-            raise CommandFailed(f"{command[0]} -m {module} exited with status {status} inside {self.image}; "
-                                f"see {log_file}")
+            raise CommandFailed(
+                f"{command[0]} -m {module} exited with status {status} inside {self.image}; see {log_file}"
+            )

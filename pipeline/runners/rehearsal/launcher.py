@@ -44,8 +44,19 @@ def run_command(command: list[str], args: list[str], log_file: Path, isolated: b
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH")])))
         with log_file.open("a", encoding="utf-8") as log:
             status = subprocess.run(
-                [sys.executable, "-m", "pipeline.runners.rehearsal.task_main", str(root), str(log_file), module, *extra],
-                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=CHECKOUT
+                [
+                    sys.executable,
+                    "-m",
+                    "pipeline.runners.rehearsal.task_main",
+                    str(root),
+                    str(log_file),
+                    module,
+                    *extra,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=CHECKOUT,
             ).returncode
     else:
         status = _run_in_process(module, extra, log_file)

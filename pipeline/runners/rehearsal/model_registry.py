@@ -90,49 +90,83 @@ def make_sdk(root: Path) -> SimpleNamespace:
             self.versioning_registry = SimpleNamespace(add_version_aliases=self._add_aliases)
 
         @classmethod
-        def upload(cls, *, display_name, model_id, parent_model, is_default_version, version_aliases,
-                   version_description, labels, artifact_uri, serving_container_image_uri, sync, project,
-                   location):
+        def upload(
+            cls,
+            *,
+            display_name,
+            model_id,
+            parent_model,
+            is_default_version,
+            version_aliases,
+            version_description,
+            labels,
+            artifact_uri,
+            serving_container_image_uri,
+            sync,
+            project,
+            location,
+        ):
             from google.cloud.aiplatform_v1.types import Model as ModelType
 
             # The task was given gs:// as folders under the root: name them as Vertex AI would see them.
             artifact_uri = storage.to_gcs(artifact_uri)
             request = {
-                "display_name": display_name, "model_id": model_id, "parent_model": parent_model,
-                "is_default_version": is_default_version, "version_aliases": list(version_aliases),
-                "version_description": version_description, "labels": dict(labels),
-                "artifact_uri": artifact_uri, "serving_container_image_uri": serving_container_image_uri,
-                "project": project, "location": location,
+                "display_name": display_name,
+                "model_id": model_id,
+                "parent_model": parent_model,
+                "is_default_version": is_default_version,
+                "version_aliases": list(version_aliases),
+                "version_description": version_description,
+                "labels": dict(labels),
+                "artifact_uri": artifact_uri,
+                "serving_container_image_uri": serving_container_image_uri,
+                "project": project,
+                "location": location,
             }
             try:
-                ModelType(display_name=display_name, artifact_uri=artifact_uri, labels=labels,
-                          version_aliases=version_aliases, version_description=version_description,
-                          container_spec={"image_uri": serving_container_image_uri})
+                ModelType(
+                    display_name=display_name,
+                    artifact_uri=artifact_uri,
+                    labels=labels,
+                    version_aliases=version_aliases,
+                    version_description=version_description,
+                    container_spec={"image_uri": serving_container_image_uri},
+                )
             except (ValueError, TypeError, KeyError) as error:
                 raise RegistryRequestRefused(f"Model refused by google-cloud-aiplatform's type: {error}") from None
             _check(bool(display_name), "Model.upload: display_name is empty")
             _check(artifact_uri.startswith("gs://"), f"Model.upload: artifact_uri {artifact_uri} is not a gs:// URL")
-            _check((storage.local_path(artifact_uri) / "saved_model.pb").is_file(),
-                   f"Model.upload: {artifact_uri} holds no saved_model.pb")
+            _check(
+                (storage.local_path(artifact_uri) / "saved_model.pb").is_file(),
+                f"Model.upload: {artifact_uri} holds no saved_model.pb",
+            )
             _check(bool(serving_container_image_uri), "Model.upload: serving_container_image_uri is empty")
             for alias in version_aliases:
                 _check(bool(_ALIAS.fullmatch(alias)), f"Model.upload: version alias {alias!r} breaks Vertex AI's rule")
             for key, value in labels.items():
-                _check(bool(_LABEL.fullmatch(key)) and bool(_LABEL_VALUE.fullmatch(value)),
-                       f"Model.upload: label {key}={value!r} breaks Vertex AI's label rules")
+                _check(
+                    bool(_LABEL.fullmatch(key)) and bool(_LABEL_VALUE.fullmatch(value)),
+                    f"Model.upload: label {key}={value!r} breaks Vertex AI's label rules",
+                )
             state = registry.load()
             if parent_model:
                 parent_id = parent_model.rsplit("/", 1)[-1]
                 _check(parent_id in state["models"], f"Model.upload: parent_model {parent_model} does not exist")
             else:
-                _check(bool(model_id and _MODEL_ID.fullmatch(model_id)),
-                       f"Model.upload: model_id {model_id!r} breaks Vertex AI's rule ([a-z0-9_-], 63 at most)")
+                _check(
+                    bool(model_id and _MODEL_ID.fullmatch(model_id)),
+                    f"Model.upload: model_id {model_id!r} breaks Vertex AI's rule ([a-z0-9_-], 63 at most)",
+                )
                 _check(model_id not in state["models"], f"Model.upload: model {model_id} already exists")
             target = parent_model.rsplit("/", 1)[-1] if parent_model else model_id
             registry.record("model-registry-upload", request)
             entry = state["models"].setdefault(target, {"display_name": display_name, "versions": []})
-            version = {"version_id": str(len(entry["versions"]) + 1), "aliases": list(version_aliases),
-                       "artifact_uri": artifact_uri, "labels": dict(labels)}
+            version = {
+                "version_id": str(len(entry["versions"]) + 1),
+                "aliases": list(version_aliases),
+                "artifact_uri": artifact_uri,
+                "labels": dict(labels),
+            }
             if is_default_version or not entry["versions"]:
                 for other in entry["versions"]:
                     other["aliases"] = [a for a in other["aliases"] if a != "default"]
@@ -144,39 +178,55 @@ def make_sdk(root: Path) -> SimpleNamespace:
             return model
 
         def _add_aliases(self, aliases: list[str], version_id: str) -> None:
-            registry.record("model-registry-add-aliases",
-                            {"model": self.resource_name, "version_id": version_id, "aliases": list(aliases)})
+            registry.record(
+                "model-registry-add-aliases",
+                {"model": self.resource_name, "version_id": version_id, "aliases": list(aliases)},
+            )
             state = registry.load()
             for version in state["models"][self.model_id]["versions"]:
                 kept = [a for a in version["aliases"] if a not in aliases]
                 version["aliases"] = kept + (list(aliases) if version["version_id"] == version_id else [])
             registry.save(state)
 
-        def deploy(self, *, endpoint, deployed_model_display_name, machine_type, traffic_percentage,
-                   service_account, sync):
+        def deploy(
+            self, *, endpoint, deployed_model_display_name, machine_type, traffic_percentage, service_account, sync
+        ):
             from google.cloud.aiplatform_v1.types import DeployedModel
 
             request = {
-                "endpoint": endpoint.resource_name, "model": self.versioned_resource_name,
-                "deployed_model_display_name": deployed_model_display_name, "machine_type": machine_type,
-                "traffic_percentage": traffic_percentage, "service_account": service_account,
+                "endpoint": endpoint.resource_name,
+                "model": self.versioned_resource_name,
+                "deployed_model_display_name": deployed_model_display_name,
+                "machine_type": machine_type,
+                "traffic_percentage": traffic_percentage,
+                "service_account": service_account,
             }
             try:
-                DeployedModel(display_name=deployed_model_display_name, service_account=service_account or "",
-                              dedicated_resources={"machine_spec": {"machine_type": machine_type},
-                                                   "min_replica_count": 1})
+                DeployedModel(
+                    display_name=deployed_model_display_name,
+                    service_account=service_account or "",
+                    dedicated_resources={"machine_spec": {"machine_type": machine_type}, "min_replica_count": 1},
+                )
             except (ValueError, TypeError, KeyError) as error:
-                raise RegistryRequestRefused(f"DeployedModel refused by google-cloud-aiplatform's type: {error}") from None
+                raise RegistryRequestRefused(
+                    f"DeployedModel refused by google-cloud-aiplatform's type: {error}"
+                ) from None
             _check(bool(machine_type), "Model.deploy: machine_type is empty")
-            _check(0 <= traffic_percentage <= 100, f"Model.deploy: traffic_percentage {traffic_percentage} is not 0..100")
-            _check(not service_account or service_account.endswith(".gserviceaccount.com"),
-                   f"Model.deploy: service_account {service_account!r} is not a service account e-mail")
+            _check(
+                0 <= traffic_percentage <= 100, f"Model.deploy: traffic_percentage {traffic_percentage} is not 0..100"
+            )
+            _check(
+                not service_account or service_account.endswith(".gserviceaccount.com"),
+                f"Model.deploy: service_account {service_account!r} is not a service account e-mail",
+            )
             state = registry.load()
             [entry] = [e for e in state["endpoints"] if e["name"] == endpoint.resource_name]
             # The SDK refuses a first model that would not take all the traffic.
-            _check(bool(entry["deployed"]) or traffic_percentage in (0, 100),
-                   f"Model.deploy: {endpoint.resource_name} has no deployed model, so the traffic percentage "
-                   f"must be 100, not {traffic_percentage}")
+            _check(
+                bool(entry["deployed"]) or traffic_percentage in (0, 100),
+                f"Model.deploy: {endpoint.resource_name} has no deployed model, so the traffic percentage "
+                f"must be 100, not {traffic_percentage}",
+            )
             registry.record("endpoint-deploy", request)
             # The models already there keep the rest of the traffic, in their
             # proportions, rounded down and the remainder handed out one by one (the SDK's rule).
@@ -186,8 +236,9 @@ def make_sdk(root: Path) -> SimpleNamespace:
             for deployed in entry["deployed"][: rest - sum(d["traffic"] for d in entry["deployed"])]:
                 deployed["traffic"] += 1
             traffic_percentage = traffic_percentage or 100
-            entry["deployed"].append({"model": self.resource_name, "version_id": self.version_id,
-                                      "traffic": traffic_percentage})
+            entry["deployed"].append(
+                {"model": self.resource_name, "version_id": self.version_id, "traffic": traffic_percentage}
+            )
             registry.save(state)
 
     class Endpoint:
@@ -199,7 +250,7 @@ def make_sdk(root: Path) -> SimpleNamespace:
         @classmethod
         def list(cls, *, filter: str, project: str, location: str):
             name = re.fullmatch(r'display_name="(.*)"', filter)
-            _check(name is not None, f"Endpoint.list: filter {filter!r} is not display_name=\"...\"")
+            _check(name is not None, f'Endpoint.list: filter {filter!r} is not display_name="..."')
             return [cls(e) for e in registry.load()["endpoints"] if e["display_name"] == name.group(1)]
 
         @classmethod
@@ -207,8 +258,11 @@ def make_sdk(root: Path) -> SimpleNamespace:
             _check(bool(display_name) and len(display_name) <= 128, f"Endpoint.create: display_name {display_name!r}")
             registry.record("endpoint-create", {"display_name": display_name, "project": project, "location": location})
             state = registry.load()
-            entry = {"name": f"projects/{project}/locations/{location}/endpoints/{len(state['endpoints']) + 1}",
-                     "display_name": display_name, "deployed": []}
+            entry = {
+                "name": f"projects/{project}/locations/{location}/endpoints/{len(state['endpoints']) + 1}",
+                "display_name": display_name,
+                "deployed": [],
+            }
             state["endpoints"].append(entry)
             registry.save(state)
             return cls(entry)
@@ -225,13 +279,18 @@ def describe(path: Path, request: dict) -> str | None:
     service = path.stem.split("-", 1)[-1]
     if service == "model-registry-upload":
         into = request["parent_model"] or f"new model {request['model_id']}"
-        return (f"{path.name}: Model Registry upload of {request['artifact_uri']} into {into}, "
-                f"aliases {', '.join(request['version_aliases'])}, serving image {request['serving_container_image_uri']}")
+        return (
+            f"{path.name}: Model Registry upload of {request['artifact_uri']} into {into}, "
+            f"aliases {', '.join(request['version_aliases'])}, serving image {request['serving_container_image_uri']}"
+        )
     if service == "model-registry-add-aliases":
-        return f"{path.name}: Model Registry aliases {', '.join(request['aliases'])} -> {request['model']}@{request['version_id']}"
+        aliases = ", ".join(request["aliases"])
+        return f"{path.name}: Model Registry aliases {aliases} -> {request['model']}@{request['version_id']}"
     if service == "endpoint-create":
         return f"{path.name}: endpoint {request['display_name']} created in {request['project']}/{request['location']}"
     if service == "endpoint-deploy":
-        return (f"{path.name}: {request['model']} deployed to {request['endpoint']} on {request['machine_type']} "
-                f"with {request['traffic_percentage']}% of the traffic")
+        return (
+            f"{path.name}: {request['model']} deployed to {request['endpoint']} on {request['machine_type']} "
+            f"with {request['traffic_percentage']}% of the traffic"
+        )
     return None

@@ -28,7 +28,7 @@ STORE_FILE = "metadata.sqlite"
 TASK_TYPE = "rehearsal.Task"
 # The whole artifact entry as the output file gave it, for an exact round trip.
 _RECORD = "rehearsal_record"
-_CLAUSE = re.compile(r'^\s*([\w.]+)\s*=\s*(.+?)\s*$')
+_CLAUSE = re.compile(r"^\s*([\w.]+)\s*=\s*(.+?)\s*$")
 
 
 class Records:
@@ -46,8 +46,11 @@ class Records:
         """Every recorded artifact, oldest first: ``task``, ``output`` and the
         entry of the task's output file (name, uri, type, metadata)."""
         found = sorted(self.store.get_artifacts(), key=lambda artifact: artifact.id)
-        return [json.loads(artifact.custom_properties[_RECORD].string_value) for artifact in found
-                if _RECORD in artifact.custom_properties]
+        return [
+            json.loads(artifact.custom_properties[_RECORD].string_value)
+            for artifact in found
+            if _RECORD in artifact.custom_properties
+        ]
 
     def next_name(self) -> str:
         """A new artifact name, unique under this root (Vertex names artifacts by resource name)."""
@@ -67,7 +70,8 @@ class Records:
                 record = {"task": task, "output": key, **artifact}
                 proto = metadata_store_pb2.Artifact(
                     type_id=self._artifact_type(schema_title(artifact["type"])),
-                    uri=artifact["uri"], name=artifact.get("name", ""),
+                    uri=artifact["uri"],
+                    name=artifact.get("name", ""),
                     state=metadata_store_pb2.Artifact.LIVE,
                 )
                 for name, value in artifact.get("metadata", {}).items():
@@ -125,8 +129,10 @@ class Records:
     def cached(self, key: str) -> dict | None:
         """The outputs of the latest task that ran with this cache key."""
         executions = self.store.get_executions_by_type(TASK_TYPE)
-        hits = sorted((e for e in executions if e.custom_properties["cache_key"].string_value == key),
-                      key=lambda execution: execution.id)
+        hits = sorted(
+            (e for e in executions if e.custom_properties["cache_key"].string_value == key),
+            key=lambda execution: execution.id,
+        )
         return json.loads(hits[-1].custom_properties["outputs"].string_value) if hits else None
 
     def add_task(self, key: str, task: str, outputs: dict) -> None:
@@ -142,7 +148,7 @@ class Records:
         execution_id = self.store.put_execution(execution, artifact_and_events=[], contexts=[])[0]
         keys = [output for output, entry in outputs.items() for _ in entry.get("artifacts", [])]
         events = []
-        for artifact_id, output in zip(artifact_ids, keys):
+        for artifact_id, output in zip(artifact_ids, keys, strict=False):
             event = metadata_store_pb2.Event(
                 type=metadata_store_pb2.Event.OUTPUT, artifact_id=artifact_id, execution_id=execution_id
             )

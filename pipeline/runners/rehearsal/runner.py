@@ -80,6 +80,7 @@ class Rehearsal:
         inputs = executor_input.input_artifacts(task, self.produced)
         outputs = {}
         for key, query in task.executor["resolver"]["outputArtifactQueries"].items():
+
             def placeholder(match: re.Match) -> str:
                 artifacts = inputs.get(match.group(1), {"artifacts": []})["artifacts"]
                 return str(artifacts[0].get("metadata", {}).get(match.group(2), "")) if artifacts else ""
@@ -104,7 +105,9 @@ class Rehearsal:
         if output_file.is_file():
             written = json.loads(self.storage.to_gcs(output_file.read_text(encoding="utf-8")))
             for key, entry in written.get("artifacts", {}).items():
-                for given, artifact in zip(outputs.get(key, {}).get("artifacts", []), entry.get("artifacts", [])):
+                for given, artifact in zip(
+                    outputs.get(key, {}).get("artifacts", []), entry.get("artifacts", []), strict=False
+                ):
                     given.update({k: v for k, v in artifact.items() if k != "name" or v})
         return outputs
 
@@ -116,7 +119,12 @@ class Rehearsal:
             return TaskResult(task.name, "resolved", time.monotonic() - started, outputs, f"{count} artifact(s)")
         task_id = uuid.uuid4().hex[:8]
         built = executor_input.build(
-            task, self.spec.pipeline_root, self.job_id, task_id, self.produced, self.records.next_name,
+            task,
+            self.spec.pipeline_root,
+            self.job_id,
+            task_id,
+            self.produced,
+            self.records.next_name,
             self.final_status,
         )
         self.inputs[task.name] = built["inputs"]
@@ -154,7 +162,8 @@ class Rehearsal:
     def _outputs_exist(self, outputs: dict) -> bool:
         return all(
             self.storage.local_path(artifact["uri"]).exists()
-            for entry in outputs.values() for artifact in entry["artifacts"]
+            for entry in outputs.values()
+            for artifact in entry["artifacts"]
         )
 
     # -------------------------------------------------------------- all tasks
@@ -197,15 +206,20 @@ class Rehearsal:
             result = TaskResult(task.name, "failed", 0.0, message=str(error))
         self.results.append(result)
         detail = f" ({result.message})" if result.message else ""
-        print(f"[{number}/{total}] {task.name}: {result.status} in {result.seconds:.1f} s{detail}",
-              file=self.out, flush=True)
+        print(
+            f"[{number}/{total}] {task.name}: {result.status} in {result.seconds:.1f} s{detail}",
+            file=self.out,
+            flush=True,
+        )
         return result
 
     def _final_status(self, failed: str | None) -> dict:
         """A PipelineTaskFinalStatus as Vertex AI words it (JSON field names)."""
         status = {
             "state": "FAILED" if failed else "SUCCEEDED",
-            "pipelineJobResourceName": f"projects/{executor_input.PROJECT_NUMBER}/locations/local/pipelineJobs/{self.job_id}",
+            "pipelineJobResourceName": (
+                f"projects/{executor_input.PROJECT_NUMBER}/locations/local/pipelineJobs/{self.job_id}"
+            ),
             "pipelineJobName": self.job_id,
         }
         if failed:
@@ -229,8 +243,9 @@ class Rehearsal:
         for result in self.results:
             counts[result.status] = counts.get(result.status, 0) + 1
         print("", file=self.out)
-        print("Rehearsal finished: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
-              file=self.out)
+        print(
+            "Rehearsal finished: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())), file=self.out
+        )
         for entry in self.produced.get("Pusher", {}).values():
             for artifact in entry["artifacts"]:
                 metadata = artifact.get("metadata", {})
@@ -243,8 +258,15 @@ class Rehearsal:
         print(rehearsal_summary.summary_text(self.produced, self.inputs, self.results, self.storage), file=self.out)
 
 
-def rehearse(spec_path: str | Path, root: str | Path, isolated: bool = False, out: TextIO | None = None,
-             pipeline_root: str | None = None, image: str | None = None, builder: str | None = None) -> int:
+def rehearse(
+    spec_path: str | Path,
+    root: str | Path,
+    isolated: bool = False,
+    out: TextIO | None = None,
+    pipeline_root: str | None = None,
+    image: str | None = None,
+    builder: str | None = None,
+) -> int:
     """Runs the spec under ``root``; 0 when every task finished, 1 when one failed.
 
     Raises ConfigError (exit status 2) for a spec or root it cannot use."""
@@ -262,6 +284,5 @@ def rehearse(spec_path: str | Path, root: str | Path, isolated: bool = False, ou
 
         in_image = ImageTasks(image, root, find_builder(builder))
         storage = Storage(root, project=Path(IMAGE_PROJECT))
-    rehearsal = Rehearsal(spec=spec, storage=storage, records=Records(root), isolated=isolated, image=in_image,
-                          out=out)
+    rehearsal = Rehearsal(spec=spec, storage=storage, records=Records(root), isolated=isolated, image=in_image, out=out)
     return rehearsal.run()

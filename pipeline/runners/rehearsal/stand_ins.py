@@ -164,15 +164,19 @@ def describe(path: Path) -> str:
         spec = request["custom_job"]["job_spec"]
         pools = [
             "{} x {}{}".format(
-                pool.get("replica_count", 1), pool["machine_spec"].get("machine_type"),
+                pool.get("replica_count", 1),
+                pool["machine_spec"].get("machine_type"),
                 f" + {pool['machine_spec'].get('accelerator_count', 1)} {pool['machine_spec']['accelerator_type']}"
-                if pool["machine_spec"].get("accelerator_type") else "",
+                if pool["machine_spec"].get("accelerator_type")
+                else "",
             )
             for pool in spec["worker_pool_specs"]
         ]
-        return (f"{path.name}: Vertex AI Training CustomJob in {request['parent']}: {', '.join(pools)}, "
-                f"image {spec['worker_pool_specs'][0]['container_spec']['image_uri']}, "
-                f"service account {spec.get('service_account') or 'the default'}")
+        return (
+            f"{path.name}: Vertex AI Training CustomJob in {request['parent']}: {', '.join(pools)}, "
+            f"image {spec['worker_pool_specs'][0]['container_spec']['image_uri']}, "
+            f"service account {spec.get('service_account') or 'the default'}"
+        )
     from pipeline.runners.rehearsal import model_registry
 
     return model_registry.describe(path, request) or f"{path.name}: {', '.join(sorted(request))}"

@@ -40,8 +40,9 @@ def gate_of(eval_config_json: str) -> GateConfig:
 def _artifacts(entries: dict, storage: Storage) -> dict[str, list[Artifact]]:
     return {
         key: [
-            Artifact(id=0, uri=storage.to_local(artifact["uri"]), type_name="",
-                     properties=dict(artifact.get("metadata", {})))
+            Artifact(
+                id=0, uri=storage.to_local(artifact["uri"]), type_name="", properties=dict(artifact.get("metadata", {}))
+            )
             for artifact in entry.get("artifacts", [])
         ]
         for key, entry in entries.items()
