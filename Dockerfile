@@ -92,10 +92,14 @@ COPY --from=project /src/pipeline /pipeline/pipeline
 COPY --from=project /src/components /pipeline/components
 COPY --from=project /src/schema /pipeline/schema
 
-# Keras 2 everywhere (TensorFlow Transform needs it), set before TensorFlow loads.
+# TensorFlow's environment as components/shared/tf_environment.py sets it
+# (Keras 2, which TensorFlow Transform needs; quiet C++ logs), for any
+# process of the image, before TensorFlow loads.
 ENV PATH=/opt/venv/bin:$PATH \
     VIRTUAL_ENV=/opt/venv \
     TF_USE_LEGACY_KERAS=1 \
+    TF_CPP_MIN_LOG_LEVEL=3 \
+    GRPC_VERBOSITY=ERROR \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     RUN_PYTHON_SDK_IN_DEFAULT_ENVIRONMENT=1

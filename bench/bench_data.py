@@ -14,7 +14,6 @@ images_per_s, baseline_images_per_s, ratio (None where there is no baseline).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -24,7 +23,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from components.shared import tf_environment  # noqa: E402
+
+tf_environment.configure()
 warnings.filterwarnings("ignore", message="You are using a non-supported Python version", category=FutureWarning)
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "flower_photos_sample"

@@ -27,7 +27,6 @@ already in memory; they say where the first pass's time goes.
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
@@ -36,7 +35,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from components.shared import tf_environment  # noqa: E402
+
+tf_environment.configure()
 
 from bench import common  # noqa: E402
 

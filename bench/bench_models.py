@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import sys
 import tempfile
 import time
@@ -27,7 +26,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from components.shared import tf_environment  # noqa: E402
+
+tf_environment.configure()
 warnings.filterwarnings("ignore", category=FutureWarning)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import statistics
 import sys
 import tempfile
@@ -41,8 +40,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from components.shared import tf_environment  # noqa: E402
+
+tf_environment.configure()
 warnings.filterwarnings("ignore", message="You are using a non-supported Python version", category=FutureWarning)
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")  # client-library version notices
 

@@ -22,7 +22,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from components.shared import tf_environment  # noqa: E402
+
+tf_environment.configure()
 
 from bench import common  # noqa: E402
 

@@ -36,7 +36,6 @@ at a time. A quick run measures the 192 px models with their defaults only.
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import tempfile
 import time
@@ -46,7 +45,9 @@ from types import SimpleNamespace
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from components.shared import tf_environment  # noqa: E402
+
+tf_environment.configure()
 
 from bench import common  # noqa: E402
 

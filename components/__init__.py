@@ -2,10 +2,10 @@
 
 Components receive this code by dotted path (for example
 ``components.transform.preprocessing.preprocessing_fn``), so it must be importable in
-the container image. Keras 2 (tf_keras) is pinned here too because a
+the container image. TensorFlow's environment is set here too because a
 component process may import this package before ``pipeline``.
 """
 
-import os
+from components.shared import tf_environment
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+tf_environment.configure()

@@ -1,10 +1,10 @@
 """The flowers TFX pipeline: DAG, configuration, runners and command line.
 
-TensorFlow Transform works with Keras 2 only. Importing this package pins
-Keras 2 (tf_keras) before TensorFlow is imported anywhere, so training,
-export and serving all see the same Keras.
+Importing this package sets TensorFlow's environment (Keras 2, quiet C++
+logs) before TensorFlow is imported anywhere: see
+``components/shared/tf_environment.py``.
 """
 
-import os
+from components.shared import tf_environment
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+tf_environment.configure()

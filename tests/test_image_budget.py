@@ -33,6 +33,7 @@ import schema
 from components.example_gen import component as screening
 from components.records import features, image_budget
 from components.records.image_budget import ImageHeaderError, graph_dimensions, read_dimensions
+from components.shared import tf_environment
 from components.trainer import signatures
 from components.transform import preprocessing
 from pipeline.cli.main import main as flowers_tfx
@@ -386,7 +387,7 @@ def test_the_serving_signature_refuses_a_bomb_within_bounded_memory(exported_mod
         capture_output=True,
         text=True,
         cwd=PROJECT,
-        env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"},
+        env={"TF_CPP_MIN_LOG_LEVEL": tf_environment.VARIABLES["TF_CPP_MIN_LOG_LEVEL"], "PATH": "/usr/bin:/bin"},
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]

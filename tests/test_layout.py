@@ -38,6 +38,22 @@ def test_components_never_import_the_application():
     assert {file: names for file, names in offenders.items() if names} == {}
 
 
+def test_tensorflows_environment_is_set_in_one_place_with_the_dockerfiles_values():
+    from components.shared import tf_environment
+
+    setters = []
+    for folder in ("pipeline", "components", "bench", "tests"):
+        for path in (ROOT / folder).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            for name in tf_environment.VARIABLES:
+                if f'environ.setdefault("{name}"' in text or f'environ["{name}"] =' in text:
+                    setters.append(f"{path.relative_to(ROOT)}: {name}")
+    assert setters == [], "set them with components.shared.tf_environment.configure() instead"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for name, value in tf_environment.VARIABLES.items():
+        assert f"    {name}={value} " in dockerfile, f"the Dockerfile's ENV does not set {name}={value}"
+
+
 def test_only_the_command_line_imports_a_runner():
     offenders = {
         file: sorted(name for name in names if name.startswith("pipeline.runners"))

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,7 +44,8 @@ def test_every_model_trains_a_step_under_mirrored_strategy_on_two_cpus():
     script = textwrap.dedent(
         """
         import os, json
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+        from components.shared import tf_environment
+        tf_environment.configure()
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -65,7 +67,8 @@ def test_every_model_trains_a_step_under_mirrored_strategy_on_two_cpus():
         print(json.dumps(results))
         """
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    project = Path(__file__).resolve().parents[1]  # the script imports components
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, cwd=project)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(done.stdout.strip().splitlines()[-1])
     assert results.pop("replicas") == 2

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import warnings
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # google-api-core (pulled in by Beam) warns about Python 3.10 on every import: noise for users.
 warnings.filterwarnings("ignore", message="You are using a non-supported Python version", category=FutureWarning)
 

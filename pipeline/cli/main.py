@@ -11,16 +11,11 @@ runs, so ``--help`` answers at once.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-# TensorFlow's C++ start-up chatter (CUDA plugin registration on a machine
-# without GPUs) is not for users; real failures still raise Python errors.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-# Google client libraries warn about versions on every import.
+# TensorFlow's environment was set when the package was imported
+# (components/shared/tf_environment.py). Google client libraries warn about versions on every import.
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
 warnings.filterwarnings("ignore", message="You are using a non-supported Python version", category=FutureWarning)
 

@@ -69,9 +69,8 @@ def check_image(builder: Builder, tag: str, bundle: Path | None, out: TextIO, lo
     )
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("w", encoding="utf-8") as log:
-        result = builder.run(
-            tag, command, workdir="/", stdout=subprocess.PIPE, stderr=log, env={"TF_CPP_MIN_LOG_LEVEL": "3"}
-        )
+        # TensorFlow's environment is the image's own (its ENV).
+        result = builder.run(tag, command, workdir="/", stdout=subprocess.PIPE, stderr=log)
     print(result.stdout, end="", file=out)
     size_ok, line = size_line(facts.size_bytes, facts.labels.get(VARIANT_LABEL, "cpu"))
     print(line, file=out)
