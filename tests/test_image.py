@@ -293,5 +293,5 @@ def test_the_compiled_spec_rehearses_twice_inside_the_image(tmp_path):
     assert second.returncode == 0, second.stdout + second.stderr
     assert "Trainer: cached" in second.stdout and "already serving, not pushed again" in second.stdout
     assert [p for p in serving.iterdir() if p.name.isdigit()] == [version]
-    assert not [p for p in serving.iterdir() if not p.name.isdigit()], "staging left in the serving folder"
+    assert not [p for p in serving.iterdir() if p.name.startswith(".staging")], "staging left in the serving folder"
     assert json.loads((version / "assets.extra" / "push.json").read_text())
