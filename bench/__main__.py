@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from bench.console_table import HEADERS, format_console, number, row_cells
+
 PROJECT = Path(__file__).resolve().parents[1]
 BENCHMARKS_MD = PROJECT / "BENCHMARKS.md"
 RESULTS_JSON = Path(__file__).resolve().with_name("results.json")
@@ -205,72 +207,11 @@ def normalise(row: dict, entry: str) -> dict:
 # --------------------------------------------------------------------------- formatting
 
 
-def _number(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.3g}"
-    return str(value)
-
-
-def _target(row: dict) -> str:
-    if row.get("target") is None:
-        return ""
-    text = f"{'≥' if row.get('higher_is_better', True) else '≤'} {row['target']:g}"
-    return text + (f" (goal {row['goal']:g})" if row.get("goal") else "")
-
-
-def _met(row: dict) -> str:
-    return {True: "yes", False: "NO", None: ""}[row.get("met")]
-
-
-def _memory(row: dict) -> str:
-    figure, baseline = row.get("peak_mb"), row.get("baseline_peak_mb")
-    if figure is not None and baseline is not None:
-        return f"{figure:,.0f} / {baseline:,.0f}"
-    if figure is not None:
-        return f"{figure:,.0f}"
-    return ""
-
-
-def _cells(row: dict) -> list[str]:
-    unit = row.get("unit") or ""
-    return [
-        row["name"],
-        f"{_number(row.get('figure'))} {unit}".strip(),
-        "" if row.get("baseline") is None else f"{_number(row['baseline'])} {unit}".strip(),
-        "" if row.get("ratio") is None else f"{row['ratio']:.2f}",
-        _target(row),
-        _met(row),
-        _memory(row),
-    ]
-
-
-HEADERS = ["benchmark", "figure", "baseline", "ratio", "target", "met?", "peak MB (figure / baseline)"]
-
-
-def format_console(rows: list[dict]) -> str:
-    """Rows as an aligned text table, with each row's note under it."""
-    lines = [HEADERS] + [_cells(row) for row in rows]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(HEADERS))]
-    text = []
-    for index, line in enumerate(lines):
-        text.append(
-            "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=False)))
-        )
-        note = rows[index - 1].get("note") if index else ""
-        if note:
-            text.append(" " * 4 + note)
-    return "\n".join(text)
-
-
 def _markdown_table(rows: list[dict], with_notes: bool = True) -> list[str]:
     headers = HEADERS + (["notes"] if with_notes else [])
     lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(["---"] + ["---:"] * 6 + ["---"] * with_notes) + " |"]
     for row in rows:
-        cells = _cells(row)
+        cells = row_cells(row)
         cells[0] = cells[0].replace("  ", "&nbsp;&nbsp;", 1) if cells[0].startswith("  ") else cells[0]
         if with_notes:
             cells.append(str(row.get("note") or ""))
@@ -337,7 +278,7 @@ def render(results: dict) -> str:
         lines.append(
             f"Measured {result['date']}{quick} by `{result.get('module', entry.module)}` in "
             f"{result.get('seconds', '?')} s, with a load average of {info.get('load_average')} at the start; "
-            f"the entry's process and its children peaked at {_number(result.get('peak_mb'))} MB."
+            f"the entry's process and its children peaked at {number(result.get('peak_mb'))} MB."
         )
         if info and info.get("cores") != latest.get("machine", {}).get("cores"):
             lines.append(f"Machine: {_machine_line(info)}.")

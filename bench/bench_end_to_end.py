@@ -19,15 +19,10 @@ The same run's work directory also gives the storage rows (bench_storage).
 
 from __future__ import annotations
 
-import dataclasses
-import io
 import json
-import os
-import re
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the project importable
@@ -38,69 +33,11 @@ from components.shared import tf_environment  # noqa: E402
 tf_environment.configure()
 
 from bench import common  # noqa: E402
+from bench.pipeline_run import PipelineRun, clean_environment, prepare, run_pipeline  # noqa: E402
 
 ENTRY = "end_to_end"
 TARGET = 2.0
 GOAL = 1.3
-QUICK_SETTINGS = {"data.synthetic_images": 300, "data.synthetic_shards": 4, "model.epochs": 2}
-# A progress line of `flowers-tfx run`: "  Trainer    done    118.6 s".
-_PROGRESS = re.compile(r"^  (?P<name>\S.*?)\s+(?P<how>done|from cache|skipped)\s+(?P<seconds>[\d.]+) s$")
-
-
-def clean_environment() -> dict:
-    """This environment without FLOWERS_TFX__ settings, so the run uses the defaults."""
-    from pipeline.config import ENV_PREFIX
-
-    return {key: value for key, value in os.environ.items() if not key.startswith(ENV_PREFIX)}
-
-
-def flowers_tfx() -> list[str]:
-    """The installed command next to this interpreter, else the module."""
-    script = Path(sys.executable).with_name("flowers-tfx")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "pipeline.cli.main"]
-
-
-def prepare(work_dir: Path, quick: bool):
-    """The default data set in ``work_dir`` (generated once): the run's
-    overrides and configuration, the glob of the shards and the seconds
-    generating them took."""
-    from pipeline.config import load_config
-    from pipeline.data import source as data_source
-
-    overrides = {"run.work_dir": str(work_dir), **(QUICK_SETTINGS if quick else {})}
-    config = load_config(overrides=overrides, environ={})
-    started = time.perf_counter()
-    location = data_source.prepare(config, io.StringIO())
-    return overrides, config, f"{location.base}/{location.pattern}", time.perf_counter() - started
-
-
-@dataclasses.dataclass
-class PipelineRun:
-    command: common.CommandResult
-    work_dir: Path
-    # (component, how, seconds), from the progress lines.
-    components: list[tuple[str, str, float]]
-    # Seconds from the start to the first component's start, and to the end of the last.
-    first_component: float
-    finished: float
-
-
-def run_pipeline(overrides: dict) -> PipelineRun:
-    """``flowers-tfx run`` with these settings, as a user runs it."""
-    args = flowers_tfx() + ["run"]
-    for key, value in overrides.items():
-        args += ["--set", f"{key}={value}"]
-    command = common.run_command(args, env=clean_environment())
-    if command.status != 0:
-        raise RuntimeError(f"flowers-tfx run failed (exit status {command.status}):\n{command.output[-4000:]}")
-    components = [
-        (match["name"], match["how"], float(match["seconds"]))
-        for match in (_PROGRESS.match(line) for _, line in command.lines)
-        if match
-    ]
-    first = next(at for at, line in command.lines if line.endswith("running ..."))
-    finished = next(at for at, line in command.lines if line.startswith("Pipeline finished"))
-    return PipelineRun(command, Path(overrides["run.work_dir"]), components, first, finished)
 
 
 def run_plain(data: str, settings: dict, eval_fraction: float, out_dir: str) -> tuple[common.CommandResult, dict]:

@@ -28,7 +28,7 @@ from components.shared import tf_environment  # noqa: E402
 tf_environment.configure()
 
 from bench import common  # noqa: E402
-from bench.bench_end_to_end import run_pipeline  # noqa: E402
+from bench.pipeline_run import run_pipeline  # noqa: E402
 
 ENTRY = "scale"
 SIZES = (1_000, 4_000, 16_000)

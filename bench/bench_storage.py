@@ -70,13 +70,13 @@ def measure(work_dir: Path, shards_glob: str) -> list[dict]:
 
 
 def run(quick: bool) -> list[dict]:
-    from bench import bench_end_to_end
+    from bench import pipeline_run
 
     with tempfile.TemporaryDirectory(prefix="bench_storage_") as temp:
         work_dir = Path(temp) / "work"
         with common.Worker() as worker:  # keeps TensorFlow out of this process (see run_command)
-            overrides, _, data, _ = worker.call(bench_end_to_end.prepare, work_dir, quick)
-        return measure(bench_end_to_end.run_pipeline(overrides).work_dir, data)
+            overrides, _, data, _ = worker.call(pipeline_run.prepare, work_dir, quick)
+        return measure(pipeline_run.run_pipeline(overrides).work_dir, data)
 
 
 def main(argv: list[str] | None = None) -> int:

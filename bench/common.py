@@ -214,7 +214,7 @@ def entry_main(run, description: str, quick_help: str, argv: list[str] | None = 
     """The command line of an entry run as a script: ``[--quick]``, then its table."""
     import argparse
 
-    from bench.__main__ import format_console
+    from bench.console_table import format_console
 
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help=quick_help)

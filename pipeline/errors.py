@@ -3,7 +3,8 @@
 Code that finds a problem a user can fix (a configuration key, a data path,
 a version that may not be promoted) raises a :class:`FlowersError` subclass
 with a message that names the file or key and says what is wrong. The
-command line catches it once, in ``pipeline.cli.main.main``, prints
+command line catches it once, in :func:`run_command` (which ``flowers-tfx``
+and the standalone ``data`` command call), prints
 ``error: <message>`` (no traceback) and exits with the error's status. One
 table for every command (``EXIT_STATUSES``, shown by ``flowers-tfx --help``
 and in the README):
@@ -18,6 +19,9 @@ and in the README):
 """
 
 from __future__ import annotations
+
+import argparse
+import sys
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR, EXIT_NOT_BLESSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -59,8 +63,6 @@ def from_library(error: Exception) -> FlowersError | None:
     Libraries are looked up in ``sys.modules`` only: a command that never
     loaded TensorFlow or the Google client does not load it here.
     """
-    import sys
-
     if isinstance(error, OSError):
         if error.filename and error.strerror:
             return FlowersError(f"{error.filename}: {error.strerror}")
@@ -79,3 +81,23 @@ def from_library(error: Exception) -> FlowersError | None:
     if api is not None and isinstance(error, api.GoogleAPIError):
         return Refused(f"Vertex AI refused the request: {error}")
     return None
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Runs the parsed command; the one place where errors become exit statuses.
+
+    A FlowersError (or a library error a user can act on, see
+    ``from_library`` above) prints ``error: <message>`` and returns
+    its status; anything else is a bug and keeps its traceback.
+    """
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # noqa: BLE001 - sorted just below
+        known = error if isinstance(error, FlowersError) else from_library(error)
+        if known is None:
+            raise
+        print(f"error: {known.label}{known}", file=sys.stderr)
+        return known.exit_status

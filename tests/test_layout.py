@@ -30,6 +30,43 @@ def imported_modules(folder: Path) -> dict[str, set[str]]:
     return found
 
 
+def import_graph() -> dict[str, set[str]]:
+    """``{module: project modules it imports}`` for pipeline/, components/, bench/
+    and schema/, counting imports inside functions too (a lazy import is still
+    a dependency). ``from package import module`` points at the module."""
+    paths = {}
+    for folder in ("pipeline", "components", "bench", "schema"):
+        for path in (ROOT / folder).rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for module, path in paths.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                submodules = {f"{node.module}.{alias.name}" for alias in node.names} & paths.keys()
+                targets |= submodules if len(submodules) == len(node.names) else {node.module, *submodules}
+        graph[module] = {target for target in targets if target in paths and target != module}
+    return graph
+
+
+def test_no_modules_import_each_other_even_through_others():
+    graph = import_graph()
+    cycles = []
+    for start in graph:  # a depth-first walk from each module back to itself
+        stack = [(start, [start])]
+        while stack:
+            module, path = stack.pop()
+            for target in graph[module]:
+                if target == start:
+                    cycles.append(" -> ".join(path + [start]))
+                elif target not in path and target > start:  # each cycle once, from its smallest module
+                    stack.append((target, path + [target]))
+    assert cycles == []
+
+
 def test_components_never_import_the_application():
     offenders = {
         file: sorted(name for name in names if name == "pipeline" or name.startswith("pipeline."))

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli.main import run_command
 from pipeline.cli.rehearse_commands import add_rehearse_commands
+from pipeline.errors import run_command
 from pipeline.runners.rehearsal import executor_input
 from pipeline.runners.rehearsal.records import Records
 from pipeline.runners.rehearsal.spec import load_spec

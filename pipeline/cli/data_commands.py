@@ -20,7 +20,7 @@ import warnings
 warnings.filterwarnings("ignore", message="You are using a non-supported Python version", category=FutureWarning)
 
 from pipeline.cli.options import positive_int  # noqa: E402
-from pipeline.errors import EXIT_OK, EXIT_PROBLEMS, FlowersError  # noqa: E402
+from pipeline.errors import EXIT_OK, EXIT_PROBLEMS, FlowersError, run_command  # noqa: E402
 
 DATA_EPILOG = """\
 examples:
@@ -213,10 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     """Standalone entry point: ``python -m pipeline.cli.data_commands data ...``."""
     parser = argparse.ArgumentParser(prog="python -m pipeline.cli.data_commands", description="Flower data tools.")
     add_data_commands(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    args = parser.parse_args(argv)
-    from pipeline.cli.main import run_command  # the one place errors become exit statuses
-
-    return run_command(args)
+    return run_command(parser.parse_args(argv))  # the one place errors become exit statuses
 
 
 if __name__ == "__main__":

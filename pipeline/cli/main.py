@@ -27,7 +27,7 @@ from pipeline.cli.rehearse_commands import add_rehearse_commands  # noqa: E402
 from pipeline.cli.runs_commands import add_runs_commands  # noqa: E402
 from pipeline.cli.vertex_commands import add_vertex_commands  # noqa: E402
 from pipeline.config import to_toml, valid_keys, with_recipe  # noqa: E402
-from pipeline.errors import EXIT_INTERRUPTED, EXIT_PROBLEMS, EXIT_STATUSES, FlowersError, from_library  # noqa: E402
+from pipeline.errors import EXIT_PROBLEMS, EXIT_STATUSES, run_command  # noqa: E402
 
 DESCRIPTION = """\
 Train, gate and push a flower-photo classifier with a TFX pipeline.
@@ -148,26 +148,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_rehearse_commands(commands)
     add_image_commands(commands)
     return parser
-
-
-def run_command(args: argparse.Namespace) -> int:
-    """Runs the parsed command; the one place where errors become exit statuses.
-
-    A FlowersError (or a library error a user can act on, see
-    ``pipeline.errors.from_library``) prints ``error: <message>`` and returns
-    its status; anything else is a bug and keeps its traceback.
-    """
-    try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as error:  # noqa: BLE001 - sorted just below
-        known = error if isinstance(error, FlowersError) else from_library(error)
-        if known is None:
-            raise
-        print(f"error: {known.label}{known}", file=sys.stderr)
-        return known.exit_status
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,7 @@ from types import SimpleNamespace
 
 from google.api_core import exceptions as google_exceptions
 
+from pipeline.runners.rehearsal.recorded_requests import record
 from pipeline.runners.rehearsal.storage import Storage
 
 STATE_FILE = "registry.json"
@@ -56,9 +57,7 @@ class Registry:
         self.path.write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
 
     def record(self, service: str, request: dict) -> None:
-        from pipeline.runners.rehearsal.stand_ins import record  # one numbering for every recorded request
-
-        record(self.root, service, request)
+        record(self.root, service, request)  # one numbering for every recorded request
 
 
 def make_sdk(root: Path) -> SimpleNamespace:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from pipeline.config import ConfigError
-from pipeline.runners.rehearsal import dataflow, executor_input, launcher, stand_ins
+from pipeline.runners.rehearsal import dataflow, executor_input, launcher, recorded_requests, stand_ins
 from pipeline.runners.rehearsal import summary as rehearsal_summary
 from pipeline.runners.rehearsal.records import Records
 from pipeline.runners.rehearsal.spec import Spec, Task, load_spec
@@ -170,7 +170,7 @@ class Rehearsal:
 
     def run(self) -> int:
         tasks = self.spec.tasks()
-        requests_before = set(stand_ins.recorded(self.storage.root))
+        requests_before = set(recorded_requests.recorded(self.storage.root))
         print(f"Rehearsing {self.spec.path} ({len(tasks)} tasks) as job {self.job_id}", file=self.out)
         print(f"  gs:// is {self.storage.gcs}/, logs in {self.log_dir}/", file=self.out)
         if self.image is not None:
@@ -231,12 +231,12 @@ class Rehearsal:
 
     def print_requests(self, before: set) -> None:
         """Each request the stand-ins answered for Vertex AI during this rehearsal."""
-        new = [path for path in stand_ins.recorded(self.storage.root) if path not in before]
+        new = [path for path in recorded_requests.recorded(self.storage.root) if path not in before]
         print(f"  requests to Vertex AI: {len(new) or 'none'}", file=self.out)
         for path in new:
             print(f"    {stand_ins.describe(path)}", file=self.out)
         if new:
-            print(f"    (in full: {stand_ins.requests_dir(self.storage.root)}/)", file=self.out)
+            print(f"    (in full: {recorded_requests.requests_dir(self.storage.root)}/)", file=self.out)
 
     def print_summary(self) -> None:
         counts = {}

@@ -22,24 +22,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from pipeline.runners.rehearsal import launcher
+from pipeline.runners.rehearsal.recorded_requests import record
 
 ROOT_VARIABLE = "FLOWERS_REHEARSAL_ROOT"
 
 
 class RequestRefused(ValueError):
     """A request Vertex AI would refuse: named field, reason."""
-
-
-def requests_dir(root: Path) -> Path:
-    return root / "requests"
-
-
-def record(root: Path, service: str, request: dict) -> Path:
-    folder = requests_dir(root)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{len(list(folder.glob('*.json'))) + 1:03d}-{service}.json"
-    path.write_text(json.dumps(request, indent=2, sort_keys=True, default=str), encoding="utf-8")
-    return path
 
 
 def validate_custom_job(custom_job: dict):
@@ -180,8 +169,3 @@ def describe(path: Path) -> str:
     from pipeline.runners.rehearsal import model_registry
 
     return model_registry.describe(path, request) or f"{path.name}: {', '.join(sorted(request))}"
-
-
-def recorded(root: Path) -> list[Path]:
-    folder = requests_dir(root)
-    return sorted(folder.glob("*.json")) if folder.is_dir() else []

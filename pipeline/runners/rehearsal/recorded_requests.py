@@ -1,0 +1,25 @@
+"""The requests a rehearsal's stand-ins answered, recorded under ``ROOT/requests/``
+with one numbering for every service (Vertex AI Training, the Model Registry,
+endpoints), so the rehearsal can print them in the order they were made."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def requests_dir(root: Path) -> Path:
+    return root / "requests"
+
+
+def record(root: Path, service: str, request: dict) -> Path:
+    folder = requests_dir(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{len(list(folder.glob('*.json'))) + 1:03d}-{service}.json"
+    path.write_text(json.dumps(request, indent=2, sort_keys=True, default=str), encoding="utf-8")
+    return path
+
+
+def recorded(root: Path) -> list[Path]:
+    folder = requests_dir(root)
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
