@@ -288,10 +288,14 @@ def plan_kills(rng: random.Random) -> list[tuple[str, str]]:
     return plan
 
 
+DEFAULT_SEED = 20261205  # 13 kills over 12 components when it was chosen
+
+
 def test_sigkill_at_random_moments_while_another_writer_pushes(small_run, small_shards, tmp_path):
     from pipeline.data.synth import write_synthetic_shards
 
-    seed = int(os.environ.get("FLOWERS_FAULT_SEED", time.time_ns() % 1_000_000))
+    # A fixed plan by default, so CI is repeatable; FLOWERS_FAULT_SEED=N tries another.
+    seed = int(os.environ.get("FLOWERS_FAULT_SEED", DEFAULT_SEED))
     print(f"\nfault injection seed: {seed} (replay with FLOWERS_FAULT_SEED={seed})")
     rng = random.Random(seed)
     work, serving = tmp_path / "work", tmp_path / "serving"
