@@ -16,24 +16,29 @@ from pipeline.config import Config, ConfigError, load_config, with_recipe
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def absolute_imports(path: Path) -> list[tuple[str, list[str]]]:
+    """Every absolute import in a file, inside functions too (a lazy import is
+    still a dependency): ``(module, [])`` for ``import module``, ``(module,
+    [names])`` for ``from module import names``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.module, [alias.name for alias in node.names]))
+    return found
+
+
 def imported_modules(folder: Path) -> dict[str, set[str]]:
     """``{file: top-level modules it imports}`` for every Python file under ``folder``."""
-    found = {}
-    for path in folder.rglob("*.py"):
-        names = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                names.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names.add(node.module)
-        found[str(path.relative_to(ROOT))] = names
-    return found
+    return {
+        str(path.relative_to(ROOT)): {module for module, _ in absolute_imports(path)} for path in folder.rglob("*.py")
+    }
 
 
 def import_graph() -> dict[str, set[str]]:
     """``{module: project modules it imports}`` for pipeline/, components/, bench/
-    and schema/, counting imports inside functions too (a lazy import is still
-    a dependency). ``from package import module`` points at the module."""
+    and schema/. ``from package import module`` points at the module."""
     paths = {}
     for folder in ("pipeline", "components", "bench", "schema"):
         for path in (ROOT / folder).rglob("*.py"):
@@ -42,12 +47,9 @@ def import_graph() -> dict[str, set[str]]:
     graph = {}
     for module, path in paths.items():
         targets = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                targets.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                submodules = {f"{node.module}.{alias.name}" for alias in node.names} & paths.keys()
-                targets |= submodules if len(submodules) == len(node.names) else {node.module, *submodules}
+        for imported, names in absolute_imports(path):
+            submodules = {f"{imported}.{name}" for name in names} & paths.keys()
+            targets |= submodules if names and len(submodules) == len(names) else {imported, *submodules}
         graph[module] = {target for target in targets if target in paths and target != module}
     return graph
 

@@ -15,7 +15,8 @@ import sys
 import warnings
 
 # TensorFlow's environment was set when the package was imported
-# (components/shared/tf_environment.py). Google client libraries warn about versions on every import.
+# (components/shared/tf_environment.py).
+# Google client libraries warn about versions on every import.
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
 warnings.filterwarnings("ignore", message="You are using a non-supported Python version", category=FutureWarning)
 
