@@ -56,7 +56,8 @@ from pipeline import (
     direct_runner,
     vertex_specs,
 )
-from pipeline.config import Config, with_recipe
+from pipeline.config import Config
+from pipeline.config_loading import with_recipe
 
 PREPROCESSING_FN = "components.transform.preprocessing.preprocessing_fn"
 RUN_FN = "components.trainer.training.run_fn"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import load_config
+from pipeline.config_loading import load_config
 from pipeline.dag import eval_config
 
 

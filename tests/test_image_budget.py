@@ -195,7 +195,7 @@ def test_a_record_over_the_budget_is_set_aside_like_any_bad_record(tmp_path):
 
 def test_the_budget_reaches_the_screening_and_transform_from_the_configuration(tmp_path):
     from pipeline import dag
-    from pipeline.config import load_config
+    from pipeline.config_loading import load_config
 
     config = load_config(overrides={"data.max_image_pixels": 1234, "run.work_dir": str(tmp_path)}, environ={})
     pipeline = dag.create_pipeline(
@@ -209,7 +209,8 @@ def test_the_budget_reaches_the_screening_and_transform_from_the_configuration(t
 
 @pytest.mark.parametrize("value", [0, -5, "many"])
 def test_a_budget_that_cannot_work_is_refused_naming_the_key(value):
-    from pipeline.config import ConfigError, load_config
+    from pipeline.config import ConfigError
+    from pipeline.config_loading import load_config
 
     with pytest.raises(ConfigError, match="data.max_image_pixels"):
         load_config(overrides={"data.max_image_pixels": value}, environ={})

@@ -27,7 +27,8 @@ from pipeline.cli.options import add_config_options, config_from_args  # noqa: E
 from pipeline.cli.rehearse_commands import add_rehearse_commands  # noqa: E402
 from pipeline.cli.runs_commands import add_runs_commands  # noqa: E402
 from pipeline.cli.vertex_commands import add_vertex_commands  # noqa: E402
-from pipeline.config import to_toml, valid_keys, with_recipe  # noqa: E402
+from pipeline.config import valid_keys  # noqa: E402
+from pipeline.config_loading import to_toml, with_recipe  # noqa: E402
 from pipeline.errors import EXIT_PROBLEMS, EXIT_STATUSES, run_command  # noqa: E402
 
 DESCRIPTION = """\

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from components.shared import serving_layout
 from pipeline.cli.options import add_config_options, config_from_args, positive_int
-from pipeline.config import load_config
+from pipeline.config_loading import load_config
 from pipeline.errors import EXIT_OK, EXIT_PROBLEMS, FlowersError
 
 PREDICT_EPILOG = """\
