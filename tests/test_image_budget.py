@@ -30,7 +30,8 @@ from PIL import Image
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 import schema
-from components.example_gen import component as screening
+from components.example_gen import component as example_gen_component
+from components.example_gen import screening
 from components.records import features, image_budget
 from components.records.image_budget import ImageHeaderError, graph_dimensions, read_dimensions
 from components.shared import tf_environment
@@ -203,7 +204,7 @@ def test_the_budget_reaches_the_screening_and_transform_from_the_configuration(t
     )
     nodes = {node.id: node for node in pipeline.components}
     example_gen = nodes["ImportExampleGen"].exec_properties
-    assert screening._settings(example_gen)["max_image_pixels"] == 1234
+    assert example_gen_component._settings(example_gen)["max_image_pixels"] == 1234
     assert json.loads(nodes["Transform"].exec_properties["custom_config"])["max_image_pixels"] == 1234
 
 
