@@ -38,8 +38,8 @@ from components.shared import tf_environment
 from components.trainer import signatures
 from components.transform import preprocessing
 from pipeline.cli.main import main as flowers_tfx
-from pipeline.data.convert import ImageDecodeError, square_jpeg
 from pipeline.data.shards import make_example, shard_filename, write_shard
+from pipeline.data.square_photos import ImageDecodeError, square_jpeg
 
 BUDGET = image_budget.DEFAULT_MAX_IMAGE_PIXELS
 PROJECT = Path(__file__).resolve().parents[1]
