@@ -23,7 +23,7 @@ from components.pusher.component import ALREADY_SERVING_KEY
 from components.records import features
 from components.trainer.outputs import HISTORY_FILE
 from components.training_data import data_lineage
-from pipeline import dag
+from pipeline.quality_gate import ACCURACY
 from pipeline.reporting.run_outputs import Artifact, ExecutionArtifacts
 
 STATS_FILE = "FeatureStats.pb"
@@ -141,11 +141,11 @@ def read_evaluation(evaluation_uri: str, blessing: Artifact, has_baseline: bool,
     model_name = "candidate" if has_baseline else None
     result = tfma.load_eval_result(evaluation_uri, model_name=model_name)
     metrics = _overall_metrics(result)
-    accuracy = float(metrics.get(dag.ACCURACY) or 0.0)
+    accuracy = float(metrics.get(ACCURACY) or 0.0)
     baseline_accuracy = None
     if has_baseline:
         baseline = _overall_metrics(tfma.load_eval_result(evaluation_uri, model_name="baseline"))
-        baseline_accuracy = baseline.get(dag.ACCURACY)
+        baseline_accuracy = baseline.get(ACCURACY)
     blessed = bool(blessing.properties.get("blessed"))
     validation = tfma.load_validation_result(evaluation_uri)
     reasons = [

@@ -20,7 +20,7 @@ _ACCURACY = "SparseCategoricalAccuracy"
 
 
 def gate_of(eval_config_json: str) -> GateConfig:
-    """The [gate] thresholds that ``dag.eval_config`` turned into this EvalConfig."""
+    """The [gate] thresholds that ``quality_gate.eval_config`` turned into this EvalConfig."""
     import tensorflow_model_analysis as tfma
 
     config = json_format.Parse(eval_config_json, tfma.EvalConfig(), ignore_unknown_fields=True)
