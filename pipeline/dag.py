@@ -60,7 +60,6 @@ from pipeline.config import Config, with_recipe
 
 PREPROCESSING_FN = "components.transform.preprocessing.preprocessing_fn"
 RUN_FN = "components.trainer.training.run_fn"
-ACCURACY = "sparse_categorical_accuracy"
 HASH_BUCKETS = 100
 
 # Where the pipeline runs: LocalDagRunner here, or Vertex AI Pipelines.
