@@ -2,6 +2,7 @@
 
     flowers-tfx predict --model DIR IMAGE...          classify image files
     flowers-tfx models list                           pushed versions, metrics, lineage
+    flowers-tfx models show VERSION [--json]          a version's model card
     flowers-tfx models promote VERSION --to DIR       copy a blessed version into production
     flowers-tfx models rollback --to DIR              restore the version before
 
@@ -171,6 +172,15 @@ def command_models_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_models_show(args: argparse.Namespace) -> int:
+    from pipeline.serving.served_models import read_card
+
+    serving_dir, _ = _locations(args)
+    text = read_card(str(serving_dir), args.version, as_json=args.json)
+    print(text, end="" if text.endswith("\n") else "\n")
+    return EXIT_OK
+
+
 def _report_recovery(target: Path) -> None:
     from pipeline.serving import promotion
 
@@ -229,7 +239,7 @@ def _add_location_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_model_commands(subparsers) -> None:
-    """Adds ``predict`` and ``models`` (list, promote, rollback) to the main CLI's subparsers."""
+    """Adds ``predict`` and ``models`` (list, show, promote, rollback) to the main CLI's subparsers."""
     raw = argparse.RawDescriptionHelpFormatter
 
     predict = subparsers.add_parser(
@@ -288,6 +298,18 @@ def add_model_commands(subparsers) -> None:
         help="list the Model Registry versions and their traffic on this Vertex AI endpoint instead",
     )
     list_.set_defaults(func=command_models_list)
+
+    show = commands.add_parser(
+        "show",
+        help="a version's model card",
+        description="Print a version's model card (assets.extra/model_card.md): model and recipe, training "
+        "data, accuracy against the previous blessed model, the gate, input contract, intended use, limits.",
+        formatter_class=raw,
+    )
+    show.add_argument("version", type=_version, metavar="VERSION", help="a version number from 'models list'")
+    show.add_argument("--json", action="store_true", help="print the card's JSON (model_card.json) instead")
+    _add_location_options(show)
+    show.set_defaults(func=command_models_show)
 
     promote = commands.add_parser(
         "promote",
