@@ -122,6 +122,21 @@ def test_a_pushed_version_carries_a_card_comparing_it_with_the_previous_one(tmp_
     assert picture.format == "PNG" and picture.width > 300
 
 
+def test_on_an_object_store_the_card_is_written_and_shown(tmp_path, monkeypatch, capsys):
+    """file:// URLs take the gs:// branch (no rename; saved_model.pb copied last), writing locally."""
+    serving = f"file://{tmp_path / 'serving'}"
+    monkeypatch.setattr(card_facts.eval_results, "read", lambda uri: figures(0.9))
+    first, _ = push(tmp_path, serving, "first")
+    monkeypatch.setattr(card_facts.eval_results, "read", lambda uri: figures(0.85, baseline=0.9))
+    second, manifest = push(tmp_path, serving, "second", baseline_uri=str(tmp_path / "first"))
+    assert second.startswith("file://") and manifest["model_card"]["path"] == serving_layout.CARD_MD
+    version = second.rsplit("/", 1)[1]
+    assert main(["models", "show", version, "--serving-dir", serving, "--json"]) == 0
+    card = json.loads(capsys.readouterr().out)
+    assert card["previous"]["version"] == int(first.rsplit("/", 1)[1])
+    assert card["previous"]["change"]["accuracy"] == -0.05
+
+
 def test_without_the_evaluation_the_card_says_what_is_missing(tmp_path):
     serving = tmp_path / "serving"
     model, blessing, _, _ = artifacts(tmp_path, "lone")
