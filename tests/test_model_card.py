@@ -97,6 +97,12 @@ def test_a_pushed_version_carries_a_card_comparing_it_with_the_previous_one(tmp_
     monkeypatch.setattr(card_facts.eval_results, "read", lambda uri: figures(0.9, baseline=0.8))
     second, manifest = push(tmp_path, serving, "second", baseline_uri=str(tmp_path / "first"))
 
+    first_card = json.loads(open(os.path.join(first, serving_layout.CARD_JSON)).read())
+    assert first_card["previous"] is None and first_card["gate"]["thresholds"]["max_accuracy_drop"] is None
+    assert (
+        "0.500 (no blessed model before it to compare with)" in open(os.path.join(first, serving_layout.CARD_MD)).read()
+    )
+
     assert manifest["model_card"]["path"] == serving_layout.CARD_MD
     card = json.loads(open(os.path.join(second, serving_layout.CARD_JSON)).read())
     assert card["model"]["name"] == "convnet" and card["model"]["recipe"]["image_size"] == 64
@@ -112,7 +118,7 @@ def test_a_pushed_version_carries_a_card_comparing_it_with_the_previous_one(tmp_
         "sunflowers": 0,
         "tulips": -0.5,
     }
-    assert card["gate"]["verdict"] == "BLESSED" and card["gate"]["thresholds"]["min_accuracy"] == 0.5
+    assert card["gate"]["verdict"] == "BLESSED" and card["gate"]["thresholds"]["max_accuracy_drop"] == 0.02
     assert card["input_contract"]["max_image_pixels"] == 1234 and card["missing"] == []
 
     text = open(os.path.join(second, serving_layout.CARD_MD)).read()

@@ -86,12 +86,14 @@ def gate_facts(found: eval_results.EvalResults, blessed: bool) -> dict:
             reasons.append(f"every class's accuracy is at least {limits.min_class_accuracy:.3f}")
         if limits.max_class_accuracy_drop < 1 and found.baseline_accuracy is not None:
             reasons.append(f"no class is more than {limits.max_class_accuracy_drop:.3f} below the previous model's")
+    # Without a baseline TFMA applies, and records, no change thresholds: None says so.
+    compared = found.baseline_accuracy is not None
     return {
         "thresholds": {
             "min_accuracy": limits.min_accuracy,
-            "max_accuracy_drop": limits.max_accuracy_drop,
+            "max_accuracy_drop": limits.max_accuracy_drop if compared else None,
             "min_class_accuracy": limits.min_class_accuracy,
-            "max_class_accuracy_drop": limits.max_class_accuracy_drop,
+            "max_class_accuracy_drop": limits.max_class_accuracy_drop if compared else None,
         },
         "verdict": "BLESSED" if blessed else "NOT BLESSED",
         "reasons": reasons,

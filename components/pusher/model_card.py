@@ -133,15 +133,19 @@ def _gate_section(gate: dict) -> list[str]:
     lines = [f"**{gate.get('verdict')}**"]
     limits = gate.get("thresholds")
     if limits:
-        lines += [
-            "",
-            f"- accuracy at least {limits['min_accuracy']:.3f}, and at most {limits['max_accuracy_drop']:.3f} "
-            "below the previous blessed model",
-            f"- each class's accuracy at least {limits['min_class_accuracy']:.3f}, and at most "
-            f"{limits['max_class_accuracy_drop']:.3f} below the previous model's"
-            if limits["min_class_accuracy"] > 0 or limits["max_class_accuracy_drop"] < 1
-            else "- each class's accuracy: not gated",
-        ]
+        drop, class_drop = limits["max_accuracy_drop"], limits["max_class_accuracy_drop"]
+        overall = f"- accuracy at least {limits['min_accuracy']:.3f}"
+        if drop is None:
+            overall += " (no blessed model before it to compare with)"
+        else:
+            overall += f", and at most {drop:.3f} below the previous blessed model's"
+        lines += ["", overall]
+        per_class = []
+        if limits["min_class_accuracy"] > 0:
+            per_class.append(f"at least {limits['min_class_accuracy']:.3f}")
+        if class_drop is not None and class_drop < 1:
+            per_class.append(f"at most {class_drop:.3f} below the previous model's")
+        lines.append("- each class's accuracy " + (", and ".join(per_class) if per_class else "not gated"))
     lines += [""] + [f"- {reason}" for reason in gate.get("reasons", [])]
     return lines
 
