@@ -17,6 +17,9 @@ Differences from TFX's own filesystem push, and why:
 - Each version carries ``assets.extra/push.json``, which says which model
   artifact it came from; ``models list`` and the dedup above read it. The
   layout is described once, in ``components/shared/serving_layout.py``.
+- Each version also carries its model card (``model_card.py``), written into
+  the staged version before the rename; a card that fails is an error in the
+  manifest, never a failed push.
 """
 
 from __future__ import annotations
