@@ -257,13 +257,17 @@ def create_pipeline(
         example_splits=["eval"],
     )
 
-    # Copies a blessed model, once, to <serving_dir>/<version>/.
+    # Copies a blessed model, once, to <serving_dir>/<version>/, with its model
+    # card (made from the evaluation, the Trainer's settings and the pixel budget).
     pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_dir)
         ),
+        model_evaluation=evaluator.outputs["evaluation"],
+        model_run=trainer.outputs["model_run"],
+        max_image_pixels=config.data.max_image_pixels,
     )
 
     components = [

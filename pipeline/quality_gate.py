@@ -10,11 +10,9 @@ from __future__ import annotations
 import tensorflow_model_analysis as tfma
 
 from components.records import features
+from components.shared.eval_results import ACCURACY_CLASS
 from components.trainer import signatures
 from pipeline.config import Config
-
-# The metric the gate reads, as TFMA names it in its results.
-ACCURACY = "sparse_categorical_accuracy"
 
 
 def accuracy_threshold(floor: float, max_drop: float) -> tfma.MetricThreshold:
@@ -41,7 +39,7 @@ def eval_config(config: Config) -> tfma.EvalConfig:
     gate = config.gate
     slicing_specs = [tfma.SlicingSpec()]
     accuracy = tfma.MetricConfig(
-        class_name="SparseCategoricalAccuracy", threshold=accuracy_threshold(gate.min_accuracy, gate.max_accuracy_drop)
+        class_name=ACCURACY_CLASS, threshold=accuracy_threshold(gate.min_accuracy, gate.max_accuracy_drop)
     )
     if per_class_gate_on(gate):
         by_class = tfma.SlicingSpec(feature_keys=[features.LABEL])
