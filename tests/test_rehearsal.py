@@ -431,7 +431,7 @@ def test_the_registry_stand_in_checks_uploads_keeps_versions_and_splits_traffic(
     from google.api_core import exceptions as google_exceptions
 
     from components.model_registry_pusher import component as pusher
-    from pipeline.runners.rehearsal.model_registry import RegistryRequestRefused, make_sdk
+    from pipeline.runners.rehearsal.vertex_fake.models import RegistryRequestRefused, make_sdk
 
     sdk = make_sdk(tmp_path)
     for version in ("1", "2"):

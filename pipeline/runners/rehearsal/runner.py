@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from pipeline.config import ConfigError
-from pipeline.runners.rehearsal import dataflow, executor_input, launcher, recorded_requests, stand_ins
+from pipeline.runners.rehearsal import dataflow, executor_input, launcher, stand_ins
 from pipeline.runners.rehearsal import summary as rehearsal_summary
 from pipeline.runners.rehearsal.records import Records
 from pipeline.runners.rehearsal.spec import Spec, Task, load_spec
 from pipeline.runners.rehearsal.storage import IMAGE_PROJECT, Storage
+from pipeline.runners.rehearsal.vertex_fake import recorded_requests
 
 if TYPE_CHECKING:
     from pipeline.runners.rehearsal.in_image import ImageTasks

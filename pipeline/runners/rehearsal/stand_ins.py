@@ -22,7 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from pipeline.runners.rehearsal import launcher
-from pipeline.runners.rehearsal.recorded_requests import record
+from pipeline.runners.rehearsal.vertex_fake.recorded_requests import record
 
 ROOT_VARIABLE = "FLOWERS_REHEARSAL_ROOT"
 
@@ -106,7 +106,7 @@ def install(root: Path, log_file: Path, command_text: str = "") -> None:
     _replace(training_clients, "gapic", SimpleNamespace(JobServiceClient=TrainingJobService(root, log_file)))
     if REGISTRY_MODULE in command_text:  # the ModelRegistryPusher's SDK: the registry kept under the root
         from components.model_registry_pusher import component as model_registry_pusher
-        from pipeline.runners.rehearsal import model_registry
+        from pipeline.runners.rehearsal.vertex_fake import models as model_registry
 
         _replace(model_registry_pusher, "aiplatform", model_registry.make_sdk(root))
     # The exit handler asks Vertex AI whether the run pushed: answered from the Pusher's recorded output.
@@ -166,6 +166,6 @@ def describe(path: Path) -> str:
             f"image {spec['worker_pool_specs'][0]['container_spec']['image_uri']}, "
             f"service account {spec.get('service_account') or 'the default'}"
         )
-    from pipeline.runners.rehearsal import model_registry
+    from pipeline.runners.rehearsal.vertex_fake import models as model_registry
 
     return model_registry.describe(path, request) or f"{path.name}: {', '.join(sorted(request))}"

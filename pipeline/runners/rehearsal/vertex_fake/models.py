@@ -21,8 +21,8 @@ from types import SimpleNamespace
 
 from google.api_core import exceptions as google_exceptions
 
-from pipeline.runners.rehearsal.recorded_requests import record
 from pipeline.runners.rehearsal.storage import Storage
+from pipeline.runners.rehearsal.vertex_fake.recorded_requests import record
 
 STATE_FILE = "registry.json"
 # Vertex AI's rules (Model.model_id, version aliases, resource labels).
