@@ -208,7 +208,7 @@ def test_the_compiled_spec_asks_for_both_pools_and_vertex_accepts_the_job(tmp_pa
     from tfx.extensions.google_cloud_ai_platform import training_clients
 
     from pipeline.runners.kubeflow import compile_pipeline
-    from pipeline.runners.rehearsal.stand_ins import validate_custom_job
+    from pipeline.runners.rehearsal.vertex_fake.jobs import validate_custom_job
 
     path = compile_pipeline(vertex_config(**{"vertex.training_replicas": 3}), tmp_path / "pipeline.json")
     spec = json.loads(path.read_text())["pipelineSpec"]

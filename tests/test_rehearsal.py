@@ -321,7 +321,7 @@ def training_job(**machine):
 
 
 def test_training_requests_are_checked_against_aiplatform_types():
-    from pipeline.runners.rehearsal.stand_ins import RequestRefused, validate_custom_job
+    from pipeline.runners.rehearsal.vertex_fake.jobs import RequestRefused, validate_custom_job
 
     assert validate_custom_job(training_job(accelerator_type="NVIDIA_TESLA_T4", accelerator_count=1))
     tpu = training_job(accelerator_type="TPU_V2", accelerator_count=8)
@@ -419,7 +419,7 @@ def test_dataflow_options_are_checked_then_the_direct_runner_takes_over():
 )
 def test_dataflow_options_that_dataflow_would_refuse_are_named(change, refused):
     from pipeline.runners.rehearsal import dataflow
-    from pipeline.runners.rehearsal.stand_ins import RequestRefused
+    from pipeline.runners.rehearsal.vertex_fake import RequestRefused
 
     name = change.split("=")[0]
     args = [arg for arg in DATAFLOW_ARGS if not arg.startswith(name + "=")] + [change]
@@ -431,19 +431,17 @@ def test_the_registry_stand_in_checks_uploads_keeps_versions_and_splits_traffic(
     from google.api_core import exceptions as google_exceptions
 
     from components.model_registry_pusher import component as pusher
-    from pipeline.runners.rehearsal.model_registry import RegistryRequestRefused, make_sdk
+    from pipeline.runners.rehearsal.vertex_fake import RequestRefused, VertexFake
 
-    sdk = make_sdk(tmp_path)
+    fake = VertexFake(tmp_path)
     for version in ("1", "2"):
-        folder = tmp_path / "gcs" / BUCKET / "serving" / version
-        folder.mkdir(parents=True)
-        (folder / "saved_model.pb").write_bytes(b"pb")
+        fake.put_saved_model(f"gs://{BUCKET}/serving/{version}")
     target = pusher.RegistryTarget(
         "flowers-test", "europe-west4", "flowers", "image:1", endpoint="flowers", traffic_percent=10
     )
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pusher, "aiplatform", sdk)
-        with pytest.raises(RegistryRequestRefused, match="holds no saved_model.pb"):
+        fake.install(patch.setattr, ("registry",))
+        with pytest.raises(RequestRefused, match="holds no saved_model.pb"):
             pusher.upload_version(f"gs://{BUCKET}/serving/3", "3", target)
         first = pusher.upload_version(f"gs://{BUCKET}/serving/1", "1", target)
         assert first.versioned_resource_name == "projects/flowers-test/locations/europe-west4/models/flowers@1"
@@ -452,9 +450,9 @@ def test_the_registry_stand_in_checks_uploads_keeps_versions_and_splits_traffic(
         second = pusher.upload_version(f"gs://{BUCKET}/serving/2", "2", target)
         pusher.deploy(second, target)
         with pytest.raises(google_exceptions.NotFound):
-            sdk.Model(model_name="flowers@serving-9", project="flowers-test", location="europe-west4")
-    state = json.loads((tmp_path / "registry.json").read_text())
-    assert [v["version_id"] for v in state["models"]["flowers"]["versions"]] == ["1", "2"]
-    [endpoint] = state["endpoints"]
-    assert [(d["version_id"], d["traffic"]) for d in endpoint["deployed"]] == [("1", 90), ("2", 10)]
+            fake.Model(model_name="flowers@serving-9", project="flowers-test", location="europe-west4")
+    # The state is a file under the root, where the next rehearsal finds it.
+    again = VertexFake(tmp_path)
+    assert [v["version_id"] for v in again.versions("flowers")] == ["1", "2"]
+    assert again.traffic("flowers") == {"1": 90, "2": 10}
     assert len(list((tmp_path / "requests").glob("*-model-registry-upload.json"))) == 2

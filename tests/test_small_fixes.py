@@ -101,8 +101,17 @@ def test_an_in_process_rehearsal_puts_the_live_modules_back(tmp_path, monkeypatc
     from components.run_notifier import component as run_notifier
     from pipeline.runners import rehearsal
     from pipeline.runners.rehearsal import runner, stand_ins
+    from pipeline.serving import endpoint
 
-    live = (training_clients.gapic, model_registry_pusher.aiplatform, run_notifier.pusher_outcome)
+    def modules():
+        return (
+            training_clients.gapic,
+            model_registry_pusher.aiplatform,
+            endpoint.aiplatform,
+            run_notifier.pusher_outcome,
+        )
+
+    live = modules()
 
     def a_rehearsal(*args, **kwargs):  # its tasks install the stand-ins, as runner.py does
         stand_ins.install(tmp_path, tmp_path / "task.log", stand_ins.REGISTRY_MODULE)
@@ -112,7 +121,7 @@ def test_an_in_process_rehearsal_puts_the_live_modules_back(tmp_path, monkeypatc
 
     monkeypatch.setattr(runner, "rehearse", a_rehearsal)
     assert rehearsal.rehearse("spec.json", tmp_path) == 0
-    assert (training_clients.gapic, model_registry_pusher.aiplatform, run_notifier.pusher_outcome) == live
+    assert modules() == live
 
     def a_failing_rehearsal(*args, **kwargs):
         stand_ins.install(tmp_path, tmp_path / "task.log", "")

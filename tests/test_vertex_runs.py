@@ -1,20 +1,21 @@
 """``flowers-tfx runs`` on Vertex AI, against a fake pipeline service.
 
 The Vertex AI SDK runs for real down to its generated client, whose
-``get_pipeline_job`` and ``list_pipeline_jobs`` answer from PipelineJob
-protos the test builds; any network connection fails the test.
+``get_pipeline_job`` and ``list_pipeline_jobs`` the project's fake Vertex AI
+(``vertex_fake``) answers from PipelineJob protos the test builds; any
+network connection fails the test.
 """
 
 import socket
 
 import pytest
 from google.auth import credentials as auth_credentials
-from google.cloud.aiplatform_v1.services.pipeline_service import PipelineServiceClient
 from google.cloud.aiplatform_v1.types import artifact as gca_artifact
 from google.cloud.aiplatform_v1.types import pipeline_job as gca_pipeline_job
 from google.cloud.aiplatform_v1.types import pipeline_service, pipeline_state
 
 from pipeline.cli.main import main
+from pipeline.runners.rehearsal.vertex_fake import VertexFake
 
 PROJECT, REGION = "flowers-test", "europe-west4"
 PARENT = f"projects/{PROJECT}/locations/{REGION}"
@@ -50,10 +51,11 @@ def job(job_id: str, state, pushed: int | None = None, already_serving: int = 0,
 
 
 @pytest.fixture
-def service(monkeypatch):
-    """The fake pipeline service: {job id: [states it goes through, one per get]}."""
-    jobs: dict[str, list] = {}
-    requests = []
+def service(tmp_path, monkeypatch):
+    """The fake pipeline service; ``service.add_pipeline_job(*states)`` gives
+    a job the states it goes through, one per get."""
+    fake = VertexFake(tmp_path)
+    fake.install(monkeypatch.setattr, ("pipelines",))
 
     def refuse(*args, **kwargs):
         raise AssertionError(f"a test tried to open a network connection: {args}")
@@ -63,20 +65,7 @@ def service(monkeypatch):
     monkeypatch.setattr(
         "google.auth.default", lambda scopes=None, **kwargs: (auth_credentials.AnonymousCredentials(), PROJECT)
     )
-
-    def get_pipeline_job(client, name=None, **kwargs):
-        requests.append(("get", name))
-        history = jobs[name.rsplit("/", 1)[-1]]
-        return history.pop(0) if len(history) > 1 else history[0]
-
-    def list_pipeline_jobs(client, request=None, **kwargs):
-        request = pipeline_service.ListPipelineJobsRequest(request)
-        requests.append(("list", request.parent, request.filter))
-        return [history[-1] for history in jobs.values()]
-
-    monkeypatch.setattr(PipelineServiceClient, "get_pipeline_job", get_pipeline_job)
-    monkeypatch.setattr(PipelineServiceClient, "list_pipeline_jobs", list_pipeline_jobs)
-    return jobs, requests
+    return fake
 
 
 @pytest.mark.parametrize(
@@ -90,30 +79,29 @@ def service(monkeypatch):
     ],
 )
 def test_runs_wait_maps_each_final_state_to_its_exit_status(service, capsys, final, status):
-    jobs, requests = service
-    jobs["r1"] = [job("r1", State.PIPELINE_STATE_PENDING), job("r1", State.PIPELINE_STATE_RUNNING), final]
+    service.add_pipeline_job(job("r1", State.PIPELINE_STATE_PENDING), job("r1", State.PIPELINE_STATE_RUNNING), final)
     assert main(["runs", "wait", "r1", "--poll", "0", *SET_OPTIONS]) == status
     out = capsys.readouterr().out
-    assert [r for r in requests if r[0] == "get"] == [("get", f"{PARENT}/pipelineJobs/r1")] * 3
+    gets = service.sent(pipeline_service.GetPipelineJobRequest)
+    assert [request.name for request in gets] == [f"{PARENT}/pipelineJobs/r1"] * 3
     if final.state == State.PIPELINE_STATE_FAILED:
         assert "failed in Trainer: Trainer ran out of patience" in out
     assert "  Trainer: succeeded" in out or "  Trainer: failed" in out
 
 
 def test_runs_list_and_show_on_vertex(service, capsys):
-    jobs, requests = service
-    jobs["r1"] = [job("r1", State.PIPELINE_STATE_SUCCEEDED, pushed=1)]
-    jobs["r2"] = [job("r2", State.PIPELINE_STATE_RUNNING)]
+    service.add_pipeline_job(job("r1", State.PIPELINE_STATE_SUCCEEDED, pushed=1))
+    service.add_pipeline_job(job("r2", State.PIPELINE_STATE_RUNNING))
     assert main(["runs", "list", *SET_OPTIONS]) == 0
     out = capsys.readouterr().out
     assert "r1" in out and "pushed" in out and "r2" in out and "running" in out
-    assert ("list", PARENT, 'display_name="flowers"') in requests
+    (listed,) = service.sent(pipeline_service.ListPipelineJobsRequest)
+    assert (listed.parent, listed.filter) == (PARENT, 'display_name="flowers"')
     assert main(["runs", "show", "r1", *SET_OPTIONS]) == 0
     assert "run r1: pushed" in capsys.readouterr().out
 
 
 def test_runs_wait_gives_up_after_its_timeout(service, capsys):
-    jobs, _ = service
-    jobs["r3"] = [job("r3", State.PIPELINE_STATE_RUNNING)]
+    service.add_pipeline_job(job("r3", State.PIPELINE_STATE_RUNNING))
     assert main(["runs", "wait", "r3", "--poll", "0.01", "--timeout", "0.05", *SET_OPTIONS]) == 2
     assert "still running after 0 s" in capsys.readouterr().err

@@ -1,8 +1,9 @@
 """Submitting and scheduling on Vertex AI, against a fake Vertex AI service.
 
 The Vertex AI SDK runs for real down to its generated (GAPIC) clients; their
-methods are replaced by :class:`FakeVertex`, which records each request proto
-and answers like the service (schedules it created are listed and deleted).
+methods are answered by the project's fake Vertex AI (``vertex_fake``), which
+records each request proto and answers like the service (schedules it
+created are listed and deleted).
 Credentials are anonymous, the project is given, and any attempt to open a
 network connection fails the test.
 """
@@ -14,10 +15,6 @@ import pytest
 from google.api_core import exceptions as api_exceptions
 from google.auth import credentials as auth_credentials
 from google.auth import exceptions as auth_exceptions
-from google.cloud.aiplatform.utils import gcs_utils
-from google.cloud.aiplatform_v1.services.pipeline_service import PipelineServiceClient
-from google.cloud.aiplatform_v1.services.schedule_service import ScheduleServiceClient
-from google.cloud.aiplatform_v1.types import pipeline_job as gca_pipeline_job
 from google.cloud.aiplatform_v1.types import pipeline_service, schedule_service
 from google.cloud.aiplatform_v1.types import schedule as gca_schedule
 from google.protobuf import json_format
@@ -26,6 +23,8 @@ from pipeline.cli.main import main
 from pipeline.config_loading import load_config
 from pipeline.runners import vertex
 from pipeline.runners.kubeflow import compile_pipeline
+from pipeline.runners.rehearsal.vertex_fake import VertexFake
+from pipeline.runners.rehearsal.vertex_fake.recorded_requests import recorded
 
 PROJECT, REGION = "flowers-test", "europe-west4"
 PARENT = f"projects/{PROJECT}/locations/{REGION}"
@@ -68,78 +67,16 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", refuse)
 
 
-class FakeOperation:
-    """A finished long-running operation."""
-
-    class operation:
-        name = "operations/1"
-
-    def result(self, timeout=None):
-        return None
-
-
-class FakeVertex:
-    """Vertex AI's pipeline and schedule services, as far as the commands use them."""
-
-    def __init__(self):
-        self.requests = []  # every request proto, in order
-        self.schedules = {}  # resource name -> Schedule
-        self.refuse_with = None  # an exception every call raises, if set
-
-    def _record(self, request):
-        if self.refuse_with:
-            raise self.refuse_with
-        self.requests.append(request)
-
-    def sent(self, kind):
-        return [request for request in self.requests if isinstance(request, kind)]
-
-    def create_pipeline_job(self, client, parent, pipeline_job, pipeline_job_id, timeout=None, **kwargs):
-        request = pipeline_service.CreatePipelineJobRequest(
-            parent=parent, pipeline_job=pipeline_job, pipeline_job_id=pipeline_job_id
-        )
-        self._record(request)
-        created = gca_pipeline_job.PipelineJob(pipeline_job)
-        created.name = f"projects/123/locations/{REGION}/pipelineJobs/{pipeline_job_id}"
-        return created
-
-    def create_schedule(self, client, parent, schedule, timeout=None, **kwargs):
-        self._record(schedule_service.CreateScheduleRequest(parent=parent, schedule=schedule))
-        created = gca_schedule.Schedule(schedule)
-        created.name = f"projects/123/locations/{REGION}/schedules/{len(self.schedules) + 1}"
-        created.state = gca_schedule.Schedule.State.ACTIVE
-        self.schedules[created.name] = created
-        return created
-
-    def list_schedules(self, client, request=None, **kwargs):
-        request = schedule_service.ListSchedulesRequest(request)
-        self._record(request)
-        wanted = request.filter.partition("display_name=")[2].strip('"')
-        return [s for s in self.schedules.values() if not wanted or s.display_name == wanted]
-
-    def delete_schedule(self, client, name=None, **kwargs):
-        self._record(schedule_service.DeleteScheduleRequest(name=name))
-        del self.schedules[name]
-        return FakeOperation()
-
-    def install(self, monkeypatch):
-        def method(name):
-            return lambda client, *args, **kwargs: getattr(self, name)(client, *args, **kwargs)
-
-        monkeypatch.setattr(PipelineServiceClient, "create_pipeline_job", method("create_pipeline_job"))
-        for name in ("create_schedule", "list_schedules", "delete_schedule"):
-            monkeypatch.setattr(ScheduleServiceClient, name, method(name))
-        # submit() would make sure the pipeline root's bucket exists, through Cloud Storage.
-        monkeypatch.setattr(
-            gcs_utils, "create_gcs_bucket_for_pipeline_artifacts_if_it_does_not_exist", lambda **kwargs: None
-        )
-
-
 @pytest.fixture
-def fake_vertex(monkeypatch):
-    fake = FakeVertex()
-    fake.install(monkeypatch)
+def fake_vertex(tmp_path, monkeypatch):
+    fake = VertexFake(tmp_path)
+    fake.install(monkeypatch.setattr, ("pipelines",))
     return fake
+
+
+def schedules(fake: VertexFake) -> list:
+    """The schedules the fake service holds."""
+    return [gca_schedule.Schedule.from_json(text) for text in fake.state.load()["schedules"].values()]
 
 
 @pytest.fixture
@@ -208,7 +145,7 @@ def test_schedule_create_sends_cron_limits_and_service_account(specs, config, fa
     assert run.pipeline_job.service_account == SERVICE_ACCOUNT
     assert run.pipeline_job.runtime_config.gcs_output_directory == ROOT
     assert as_dict(run.pipeline_job)["pipelineSpec"] == compiled_spec(specs)
-    assert schedule.resource_name == f"projects/123/locations/{REGION}/schedules/1"
+    assert schedule.resource_name == f"{PARENT}/schedules/1"
 
 
 def test_creating_a_schedule_twice_keeps_one(specs, config, fake_vertex, credentials):
@@ -216,7 +153,7 @@ def test_creating_a_schedule_twice_keeps_one(specs, config, fake_vertex, credent
     with pytest.raises(vertex.VertexError, match="a schedule named 'nightly' already exists .*schedules/1.*--replace"):
         vertex.create_schedule(config, specs["json"], "0 4 * * *", "nightly", credentials=credentials)
     assert len(fake_vertex.sent(schedule_service.CreateScheduleRequest)) == 1
-    assert [s.cron for s in fake_vertex.schedules.values()] == ["0 3 * * *"]
+    assert [s.cron for s in schedules(fake_vertex)] == ["0 3 * * *"]
 
 
 def test_replacing_a_schedule_deletes_the_old_one_first(specs, config, fake_vertex, credentials):
@@ -224,19 +161,17 @@ def test_replacing_a_schedule_deletes_the_old_one_first(specs, config, fake_vert
     vertex.create_schedule(config, specs["json"], "0 4 * * *", "nightly", replace=True, credentials=credentials)
 
     (deleted,) = fake_vertex.sent(schedule_service.DeleteScheduleRequest)
-    assert deleted.name == f"projects/123/locations/{REGION}/schedules/1"
-    kinds = [type(request).__name__ for request in fake_vertex.requests]
+    assert deleted.name == f"{PARENT}/schedules/1"
+    kinds = [path.stem.split("-", 1)[1] for path in recorded(fake_vertex.root)]
     assert kinds.index("DeleteScheduleRequest") < len(kinds) - 1 - kinds[::-1].index("CreateScheduleRequest")
-    assert [(s.display_name, s.cron) for s in fake_vertex.schedules.values()] == [("nightly", "0 4 * * *")]
+    assert [(s.display_name, s.cron) for s in schedules(fake_vertex)] == [("nightly", "0 4 * * *")]
 
 
 def test_schedule_delete_by_name(specs, config, fake_vertex, credentials):
     vertex.create_schedule(config, specs["json"], "0 3 * * *", "nightly", credentials=credentials)
     vertex.create_schedule(config, specs["json"], "0 3 * * 0", "weekly", credentials=credentials)
-    assert vertex.delete_schedules(config, "nightly", credentials=credentials) == [
-        f"projects/123/locations/{REGION}/schedules/1"
-    ]
-    assert [s.display_name for s in fake_vertex.schedules.values()] == ["weekly"]
+    assert vertex.delete_schedules(config, "nightly", credentials=credentials) == [f"{PARENT}/schedules/1"]
+    assert [s.display_name for s in schedules(fake_vertex)] == ["weekly"]
     with pytest.raises(vertex.VertexError, match="no schedule named 'nightly'"):
         vertex.delete_schedules(config, "nightly", credentials=credentials)
 
@@ -245,7 +180,7 @@ def test_schedule_delete_by_name(specs, config, fake_vertex, credentials):
 def test_a_bad_cron_is_refused_before_any_request(cron, specs, config, fake_vertex, credentials):
     with pytest.raises(vertex.VertexError, match="is not a cron schedule"):
         vertex.create_schedule(config, specs["json"], cron, "nightly", credentials=credentials)
-    assert fake_vertex.requests == []
+    assert fake_vertex.requests() == []
 
 
 # The command line, as a user runs it.
@@ -255,7 +190,7 @@ def test_submit_command(specs, fake_vertex, signed_in, capsys):
     assert main(["submit", "--spec", str(specs["json"]), *SET_OPTIONS]) == 0
     printed = capsys.readouterr().out
     (request,) = fake_vertex.sent(pipeline_service.CreatePipelineJobRequest)
-    assert f"Submitted projects/123/locations/{REGION}/pipelineJobs/{request.pipeline_job_id}" in printed
+    assert f"Submitted {PARENT}/pipelineJobs/{request.pipeline_job_id}" in printed
     assert "https://console.cloud.google.com/vertex-ai/" in printed
 
 
@@ -276,7 +211,7 @@ def test_schedule_commands(specs, fake_vertex, signed_in, capsys):
     assert len(listing) == 2
 
     assert main(["schedule", "delete", *SET_OPTIONS]) == 0
-    assert f"Deleted projects/123/locations/{REGION}/schedules/1" in capsys.readouterr().out
+    assert f"Deleted {PARENT}/schedules/1" in capsys.readouterr().out
     assert main(["schedule", "list", *SET_OPTIONS]) == 0
     assert "No schedules in project flowers-test" in capsys.readouterr().out
 
@@ -290,14 +225,14 @@ def test_missing_credentials_are_a_clear_error(specs, fake_vertex, monkeypatch, 
     err = capsys.readouterr().err
     assert err.startswith("error: no Google Cloud credentials found: run 'gcloud auth application-default login'")
     assert "Traceback" not in err
-    assert fake_vertex.requests == []
+    assert fake_vertex.requests() == []
 
 
 def test_missing_project_is_a_clear_error(specs, fake_vertex, signed_in, capsys):
     assert main(["schedule", "list", *SET_OPTIONS, "--set", "vertex.project="]) == 2
     err = capsys.readouterr().err
     assert "vertex.project is required" in err and "Traceback" not in err
-    assert fake_vertex.requests == []
+    assert fake_vertex.requests() == []
 
 
 def test_a_missing_spec_file_is_a_clear_error(tmp_path, fake_vertex, signed_in, capsys):

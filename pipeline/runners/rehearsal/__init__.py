@@ -12,7 +12,9 @@ that the tests run the very spec that users submit:
 - ``executor_input.py`` builds each task's ExecutorInput;
 - ``records.py``        the artifacts of every rehearsal, which answer resolver tasks;
 - ``launcher.py``       runs a task's command, in this process or its own;
-- ``runner.py``         the loop over the tasks, with progress and exit status.
+- ``runner.py``         the loop over the tasks, with progress and exit status;
+- ``stand_ins.py``      puts ``vertex_fake/`` (the fake Vertex AI SDK the tests
+                        use too) in place in a task's process, and removes it.
 """
 
 from pipeline.runners.rehearsal import runner, stand_ins

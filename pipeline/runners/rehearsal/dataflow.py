@@ -15,7 +15,7 @@ import contextlib
 import io
 import logging
 
-from pipeline.runners.rehearsal.stand_ins import RequestRefused
+from pipeline.runners.rehearsal.vertex_fake.checks import RequestRefused
 
 DATAFLOW_RUNNER = "DataflowRunner"
 

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from pipeline.config import ConfigError
-from pipeline.runners.rehearsal import dataflow, executor_input, launcher, recorded_requests, stand_ins
+from pipeline.runners.rehearsal import dataflow, executor_input, launcher, stand_ins, vertex_fake
 from pipeline.runners.rehearsal import summary as rehearsal_summary
 from pipeline.runners.rehearsal.records import Records
 from pipeline.runners.rehearsal.spec import Spec, Task, load_spec
 from pipeline.runners.rehearsal.storage import IMAGE_PROJECT, Storage
+from pipeline.runners.rehearsal.vertex_fake import recorded_requests
 
 if TYPE_CHECKING:
     from pipeline.runners.rehearsal.in_image import ImageTasks
@@ -230,11 +231,11 @@ class Rehearsal:
         return status
 
     def print_requests(self, before: set) -> None:
-        """Each request the stand-ins answered for Vertex AI during this rehearsal."""
+        """Each request the fake Vertex AI answered for Vertex AI during this rehearsal."""
         new = [path for path in recorded_requests.recorded(self.storage.root) if path not in before]
         print(f"  requests to Vertex AI: {len(new) or 'none'}", file=self.out)
         for path in new:
-            print(f"    {stand_ins.describe(path)}", file=self.out)
+            print(f"    {vertex_fake.describe(path)}", file=self.out)
         if new:
             print(f"    (in full: {recorded_requests.requests_dir(self.storage.root)}/)", file=self.out)
 

@@ -1,6 +1,7 @@
-"""The requests a rehearsal's stand-ins answered, recorded under ``ROOT/requests/``
-with one numbering for every service (Vertex AI Training, the Model Registry,
-endpoints), so the rehearsal can print them in the order they were made."""
+"""The requests the fake Vertex AI answered, recorded under ``ROOT/requests/``
+with one numbering for every service (Training, the Model Registry,
+endpoints, pipelines), so they can be read back, and printed, in the order
+they were made."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def record(root: Path, service: str, request: dict) -> Path:
     return path
 
 
-def recorded(root: Path) -> list[Path]:
+def recorded(root: Path, service: str = "*") -> list[Path]:
+    """The recorded requests, oldest first; only ``service``'s when given."""
     folder = requests_dir(root)
-    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+    return sorted(folder.glob(f"[0-9][0-9][0-9]-{service}.json")) if folder.is_dir() else []
