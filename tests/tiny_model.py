@@ -13,19 +13,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import tensorflow as tf
-import tf_keras as keras
+from components.shared import tf_environment
 
-import schema
-from components.trainer import signatures
-from components.transform import preprocessing
+tf_environment.configure()  # before TensorFlow loads, whoever imports this first
+
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+
+import schema  # noqa: E402
+from components.trainer import models, signatures  # noqa: E402
+from components.transform import preprocessing  # noqa: E402
 
 
 class TinyServingModule(tf.Module):
-    def __init__(self, image_size: int, seed: int):
+    def __init__(self, image_size: int, seed: int, model_name: str = ""):
         super().__init__()
         self.image_size = image_size
         keras.utils.set_random_seed(seed)
+        if model_name:  # one of the model zoo's, untrained: its cost, not its answers
+            self.model = models.build_model(model_name, image_size, len(schema.LABELS), weights="none")
+            self.labels = tf.constant(list(schema.LABELS))
+            return
         self.model = keras.Sequential(
             [
                 keras.layers.Input([image_size, image_size, 3]),
@@ -51,8 +59,9 @@ class TinyServingModule(tf.Module):
         }
 
 
-def export_tiny_model(export_dir: Path | str, image_size: int = 32, seed: int = 7) -> str:
-    """Writes the tiny model to ``export_dir`` (a version folder) and returns it."""
-    module = TinyServingModule(image_size, seed)
+def export_tiny_model(export_dir: Path | str, image_size: int = 32, seed: int = 7, model_name: str = "") -> str:
+    """Writes the tiny model to ``export_dir`` (a version folder) and returns it;
+    with ``model_name``, that model of the zoo (untrained) instead of the tiny one."""
+    module = TinyServingModule(image_size, seed, model_name)
     tf.saved_model.save(module, str(export_dir), signatures={"serving_default": module.serve})
     return str(export_dir)

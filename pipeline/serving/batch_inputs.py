@@ -6,9 +6,10 @@ under ``image`` (each record is keyed ``SHARD#INDEX``); anything else is an
 image file, keyed by its path. Paths may be local or on an object store
 (``gs://``): all reads go through ``tf.io.gfile``.
 
-Every image is screened as ``predict`` screens it (header, pixel budget,
-decode) before the model sees it: one that fails becomes a refusal with its
-reason, never an exception that would stop the job.
+Every image's header is screened as ``predict`` screens it (empty, damaged,
+over the pixel budget) before the model sees it; one that does not decode
+is found when the model rejects its batch (batch_model.py). Either way it
+becomes a refusal with its reason, never an exception that stops the job.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ class ReadImages(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(self.REFUSED, (key, data))
                 continue
             try:
-                yield key, screen_image(data, self.max_pixels)
+                yield key, screen_image(data, self.max_pixels, decode=False)
             except ValueError as error:
                 yield beam.pvalue.TaggedOutput(self.REFUSED, (key, str(error)))
 

@@ -215,7 +215,9 @@ def batch_predict(
         )
         # A shard's records stay on the worker that read it: shards are the
         # unit of parallelism (spreading the records measured slower locally).
-        answers = read["images"] | "Classify" >> RunInference(ServingSignatureHandler(model_dir, top_k, batch_size))
+        answers = read["images"] | "Classify" >> RunInference(
+            ServingSignatureHandler(model_dir, top_k, batch_size, max_pixels)
+        )
         refused = read[ReadImages.REFUSED] | "Refusals" >> beam.MapTuple(ImageFailure)
         lines = (
             (answers, refused)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import tensorflow as tf
 
@@ -89,20 +90,22 @@ class ImageClassifier:
         return {name: tensor.numpy() for name, tensor in outputs.items()}
 
 
-def screen_image(data: bytes, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> bytes:
+def screen_image(data: bytes, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, decode: bool = True) -> bytes:
     """``data`` when it decodes the way the serving graph decodes it.
 
-    Raises ValueError with the reason when it is empty, does not decode, or
-    its header declares more than ``max_pixels`` pixels (checked first: such
-    an image is never decoded). Screening here keeps bad images away from
-    the model, whose graph would fail the whole batch (and print
-    TensorFlow's "Local rendezvous is aborting" on the way).
+    Raises ValueError with the reason when it is empty, its header declares
+    more than ``max_pixels`` pixels or is damaged (checked first: such an
+    image is never decoded), or, with ``decode``, it does not decode.
+    Screening keeps bad images away from the model, whose graph would fail
+    the whole batch (and print TensorFlow's "Local rendezvous is aborting").
     """
     if not data:
         raise ValueError("empty file")
     problem = header_problem(data, max_pixels)
     if problem:
         raise ValueError(problem)
+    if not decode:
+        return data
     try:
         if data.startswith(_JPEG):
             # libjpeg still reads every byte at 1/8 scale, so a damaged or cut
@@ -136,22 +139,44 @@ def _to_prediction(file: str, outputs: dict, row: int, labels: list[str], top_k:
 
 
 def classify_batch(
-    classifier: ImageClassifier, batch: list[tuple[str, bytes]], top_k: int
+    classifier: ImageClassifier,
+    batch: list[tuple[str, bytes]],
+    top_k: int,
+    screen: Callable[[bytes], bytes] | None = None,
 ) -> list[ImagePrediction | ImageFailure]:
     """One answer per ``(name, encoded image)`` of ``batch``, in its order: the
     one batch entry that ``predict`` and ``batch-predict`` share.
 
-    One model call for the batch; if the graph rejects it, each image alone,
-    so one bad image (that passed the screening) costs only itself.
+    One model call for the batch. If the graph rejects it, ``screen`` (when
+    given: a :func:`screen_image` that decodes) names the images that do not
+    decode, and the others go on; then each image alone, so one bad image
+    costs only itself. Screening only a rejected batch spares the decode of
+    every image that the model decodes anyway.
     """
     try:
         outputs = classifier.classify([data for _, data in batch])
     except tf.errors.InvalidArgumentError as error:
+        if screen is not None:
+            return _screened(classifier, batch, top_k, screen)
         if len(batch) == 1:
             reason = f"the model rejected it ({tf_error_text(error.message)})"
             return [ImageFailure(batch[0][0], reason)]
         return [answer for item in batch for answer in classify_batch(classifier, [item], top_k)]
     return [_to_prediction(name, outputs, row, classifier.labels, top_k) for row, (name, _) in enumerate(batch)]
+
+
+def _screened(classifier, batch, top_k, screen) -> list[ImagePrediction | ImageFailure]:
+    """A rejected batch again: the images ``screen`` refuses get its reason, the others one more model call."""
+    answers: dict[int, ImagePrediction | ImageFailure] = {}
+    passed = []
+    for index, (name, data) in enumerate(batch):
+        try:
+            passed.append((index, (name, screen(data))))
+        except ValueError as error:
+            answers[index] = ImageFailure(name, str(error))
+    classified = classify_batch(classifier, [item for _, item in passed], top_k) if passed else []
+    answers.update((index, answer) for (index, _), answer in zip(passed, classified, strict=True))
+    return [answers[index] for index in range(len(batch))]
 
 
 def predict_files(
