@@ -113,6 +113,27 @@ def test_tfrecord_shards_are_read_record_by_record(serving, tmp_path, capsys):
     assert all(len(line["top_k"]) == 1 and line["class"] == line["top_k"][0]["class"] for line in lines.values())
 
 
+def test_a_shard_cut_half_way_keeps_the_records_before_the_cut(serving, tmp_path, capsys):
+    from pipeline.data.synth import write_synthetic_shards
+
+    write_synthetic_shards(str(tmp_path / "shards"), images=8, shards=1, seed=5, size=48)
+    [shard] = tmp_path.glob("shards/*.tfrec")
+    import tensorflow as tf
+
+    # A TFRecord is its length (8 bytes), a CRC (4), the data and a CRC (4): cut inside the fifth.
+    four = sum(len(record.numpy()) + 16 for record in tf.data.TFRecordDataset(str(shard)).take(4))
+    shard.write_bytes(shard.read_bytes()[: four + 20])
+
+    status = flowers_tfx(
+        ["batch-predict", "--model", str(serving), "--input", str(shard), "--out", str(tmp_path / "out")]
+    )
+
+    lines = read_lines(tmp_path / "out")
+    assert status == 1, capsys.readouterr().err
+    assert sorted(file for file, line in lines.items() if "class" in line) == [f"{shard}#{i}" for i in range(4)]
+    assert lines[str(shard)]["reason"].startswith("cannot read it after 4 record(s) (")
+
+
 def test_an_image_over_the_pixel_budget_is_refused_without_stopping_the_job(serving, photos, tmp_path, capsys):
     (photos / "large.png").write_bytes(b"")
     Image.new("RGB", (200, 200), (9, 9, 9)).save(photos / "large.png")

@@ -76,20 +76,24 @@ class ReadImages(beam.DoFn):
         self.records, self.max_pixels = records, max_pixels
 
     def process(self, path: str):
-        try:
-            items = list(_records(path)) if self.records else [(path, _read_file(path))]
+        read = 0
+        try:  # a shard damaged half-way keeps the records read before the damage
+            for key, data in _records(path) if self.records else [(path, _read_file(path))]:
+                read += 1
+                yield self._screened(key, data)
         except (OSError, tf.errors.OpError) as error:
             message = getattr(error, "message", None) or str(error)
-            yield beam.pvalue.TaggedOutput(self.REFUSED, (path, f"cannot read it ({message})"))
-            return
-        for key, data in items:
-            if isinstance(data, str):  # a record without an image: the reason
-                yield beam.pvalue.TaggedOutput(self.REFUSED, (key, data))
-                continue
-            try:
-                yield key, screen_image(data, self.max_pixels, decode=False)
-            except ValueError as error:
-                yield beam.pvalue.TaggedOutput(self.REFUSED, (key, str(error)))
+            after = f" after {read} record(s)" if self.records else ""
+            yield beam.pvalue.TaggedOutput(self.REFUSED, (path, f"cannot read it{after} ({message})"))
+
+    def _screened(self, key: str, data: bytes | str):
+        """``(key, bytes)`` when the header passes, else the refusal with its reason."""
+        if isinstance(data, str):  # a record without an image: the reason
+            return beam.pvalue.TaggedOutput(self.REFUSED, (key, data))
+        try:
+            return key, screen_image(data, self.max_pixels, decode=False)
+        except ValueError as error:
+            return beam.pvalue.TaggedOutput(self.REFUSED, (key, str(error)))
 
 
 def _read_file(path: str) -> bytes:
