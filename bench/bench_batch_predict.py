@@ -72,7 +72,7 @@ def time_plain_loop(model_dir: str, files: list[Path]) -> float:
 
 def time_batch_predict(model_dir: str, glob: str, out_dir: Path, workers: int) -> float:
     """Seconds of a whole ``batch_predict`` call (listing to tally) with ``workers`` processes."""
-    from pipeline.config import load_config
+    from pipeline.config_loading import load_config
     from pipeline.serving import batch_predict
 
     args = batch_predict.beam_args(load_config(environ={}), "DirectRunner", workers)
@@ -88,7 +88,7 @@ def run(quick: bool) -> list[dict]:
     import apache_beam  # noqa: F401  (imported up front so no timing includes it)
 
     from components.trainer import recipes
-    from pipeline.config import load_config
+    from pipeline.config_loading import load_config
 
     # The tests' helper (tests/ is not a package: another "tests" is installed).
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))

@@ -80,8 +80,9 @@ def time_beam_convert(source: Path, out_dir: str, beam_args: list[str] | None = 
 
 def time_plain_convert(source: Path, out_path: str) -> tuple[int, float]:
     """(images written, seconds) of the same conversion as a plain loop into one TFRecord file."""
-    from pipeline.data.convert import ImageDecodeError, list_source_images, square_jpeg
+    from pipeline.data.convert import list_source_images
     from pipeline.data.shards import example_bytes, write_shard
+    from pipeline.data.square_photos import ImageDecodeError, square_jpeg
 
     start = time.perf_counter()
     photos, _ = list_source_images(str(source))

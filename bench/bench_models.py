@@ -60,7 +60,7 @@ def held_out_accuracy(model_path: str) -> tuple[float, int]:
 
 
 def train_one(name: str, work_dir: Path, settings: dict) -> dict:
-    from pipeline.config import load_config
+    from pipeline.config_loading import load_config
     from pipeline.runners.local import run_local
 
     overrides = {

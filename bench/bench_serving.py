@@ -53,7 +53,7 @@ BATCH = 64
 def train_small_model(work_dir: Path, images: int) -> Path:
     """Runs the pipeline on synthetic 192px photos (default convnet settings, one
     epoch, no accuracy floor) and returns the pushed version folder."""
-    from pipeline.config import load_config
+    from pipeline.config_loading import load_config
     from pipeline.data.synth import write_synthetic_shards
     from pipeline.runners.local import run_local
     from pipeline.serving.versions import find_saved_model

@@ -205,7 +205,7 @@ def default_model_settings(overrides: dict | None = None) -> dict:
     from dataclasses import asdict
 
     from components.trainer import recipes
-    from pipeline.config import load_config
+    from pipeline.config_loading import load_config
 
     return recipes.resolve(asdict(load_config(overrides=overrides or {}, environ={}).model))
 

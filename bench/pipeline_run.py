@@ -40,7 +40,7 @@ def prepare(work_dir: Path, quick: bool):
     """The default data set in ``work_dir`` (generated once): the run's
     overrides and configuration, the glob of the shards and the seconds
     generating them took."""
-    from pipeline.config import load_config
+    from pipeline.config_loading import load_config
     from pipeline.data import source as data_source
 
     overrides = {"run.work_dir": str(work_dir), **(QUICK_SETTINGS if quick else {})}

@@ -26,7 +26,6 @@ from pipeline import lean_tfx  # noqa: F401  (first: it makes TFX's imports lean
 
 # isort: split
 
-import tensorflow_model_analysis as tfma
 
 # TFX's modules one by one, not `from tfx import v1`: the v1 API also imports
 # every Google Cloud extension (the Vertex AI SDK among them), which costs a
@@ -50,17 +49,16 @@ from components.anomalies_gate.component import AnomaliesGate
 from components.drift_gate.component import DriftGate
 from components.example_gen.component import ScreenedImportExampleGen
 from components.pusher.component import Pusher
-from components.records import features
-from components.trainer import signatures
 from pipeline import (
     direct_runner,
     vertex_specs,
 )
-from pipeline.config import Config, with_recipe
+from pipeline.config import Config
+from pipeline.config_loading import with_recipe
+from pipeline.quality_gate import eval_config
 
 PREPROCESSING_FN = "components.transform.preprocessing.preprocessing_fn"
 RUN_FN = "components.trainer.training.run_fn"
-ACCURACY = "sparse_categorical_accuracy"
 HASH_BUCKETS = 100
 
 # Where the pipeline runs: LocalDagRunner here, or Vertex AI Pipelines.
@@ -97,62 +95,6 @@ def example_gen_configs(config: Config, location: DataLocation):
         )
     )
     return input_config, output_config
-
-
-def accuracy_threshold(floor: float, max_drop: float) -> tfma.MetricThreshold:
-    """At least ``floor``, and at most ``max_drop`` below the last blessed model
-    (TFMA skips the comparison when there is no blessed model yet)."""
-    return tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": floor}),
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -max_drop},
-        ),
-    )
-
-
-def per_class_gate_on(gate) -> bool:
-    return gate.min_class_accuracy > 0 or gate.max_class_accuracy_drop < 1
-
-
-def eval_config(config: Config) -> tfma.EvalConfig:
-    """The gate: accuracy above a floor and not much worse than the last blessed
-    model, overall and (when configured) on each class's examples, whose
-    accuracy is the class's recall; plus the confusion matrix that the
-    summary's per-class accuracy is read from."""
-    gate = config.gate
-    slicing_specs = [tfma.SlicingSpec()]
-    accuracy = tfma.MetricConfig(
-        class_name="SparseCategoricalAccuracy", threshold=accuracy_threshold(gate.min_accuracy, gate.max_accuracy_drop)
-    )
-    if per_class_gate_on(gate):
-        by_class = tfma.SlicingSpec(feature_keys=[features.LABEL])
-        slicing_specs.append(by_class)
-        accuracy.per_slice_thresholds.append(
-            tfma.PerSliceMetricThreshold(
-                slicing_specs=[by_class],
-                threshold=accuracy_threshold(gate.min_class_accuracy, gate.max_class_accuracy_drop),
-            )
-        )
-    return tfma.EvalConfig(
-        model_specs=[
-            tfma.ModelSpec(
-                signature_name=signatures.EXAMPLES_SIGNATURE,
-                label_key=features.LABEL,
-                prediction_key=signatures.PROBABILITIES,
-            )
-        ],
-        slicing_specs=slicing_specs,
-        metrics_specs=[
-            tfma.MetricsSpec(
-                metrics=[
-                    tfma.MetricConfig(class_name="ExampleCount"),
-                    accuracy,
-                    tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
-                ]
-            )
-        ],
-    )
 
 
 def model_settings(config: Config) -> dict:
@@ -315,13 +257,17 @@ def create_pipeline(
         example_splits=["eval"],
     )
 
-    # Copies a blessed model, once, to <serving_dir>/<version>/.
+    # Copies a blessed model, once, to <serving_dir>/<version>/, with its model
+    # card (made from the evaluation, the Trainer's settings and the pixel budget).
     pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_dir)
         ),
+        model_evaluation=evaluator.outputs["evaluation"],
+        model_run=trainer.outputs["model_run"],
+        max_image_pixels=config.data.max_image_pixels,
     )
 
     components = [

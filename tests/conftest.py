@@ -53,7 +53,7 @@ class SmallRun:
         return {**SMALL_RUN, "data.source": str(source), "run.work_dir": str(work_dir), **settings}
 
     def config(self, source: str | Path, work_dir: Path, **settings):
-        from pipeline.config import load_config
+        from pipeline.config_loading import load_config
 
         return load_config(overrides=self.overrides(source, work_dir, **settings), environ={})
 

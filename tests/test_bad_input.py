@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from components.example_gen import component as screening
+from components.example_gen import screening
+from components.example_gen.component import QUARANTINE_DIR
 from pipeline.data.shards import make_example, shard_filename, write_shard
 from pipeline.data.synth import write_synthetic_shards
 
@@ -132,7 +133,7 @@ def test_bad_records_within_the_allowed_fraction_are_quarantined(small_run, shar
     assert result.succeeded, out
     assert result.summary.screened == 153 and result.summary.quarantined == 3
     assert "Records screened: 153, 3 set aside in" in out
-    quarantine = os.path.join(result.summary.examples_uri, screening.QUARANTINE_DIR)
+    quarantine = os.path.join(result.summary.examples_uri, QUARANTINE_DIR)
     reasons = [json.loads(line) for path in tf.io.gfile.glob(f"{quarantine}/*-reasons*.jsonl") for line in open(path)]
     assert sorted(r["index"] for r in reasons) == [0, 1, 2]
     kept = sum(1 for p in tf.io.gfile.glob(f"{quarantine}/*-records*.tfrecord") for _ in tf.data.TFRecordDataset(p))

@@ -14,7 +14,8 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline.cli.main import main
-from pipeline.config import Config, ConfigError, load_config, to_toml
+from pipeline.config import Config, ConfigError
+from pipeline.config_loading import load_config, to_toml
 from pipeline.data.source import check_local_data, split_glob
 from pipeline.data.synth import write_synthetic_shards
 from pipeline.reporting import mlmd

@@ -16,7 +16,7 @@ from PIL import Image
 from tiny_model import export_tiny_model
 
 from pipeline.cli.main import main as flowers_tfx
-from pipeline.config import load_config
+from pipeline.config_loading import load_config
 from pipeline.serving import batch_predict
 from pipeline.serving.versions import find_saved_model
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import load_config
-from pipeline.dag import eval_config
+from pipeline.config_loading import load_config
+from pipeline.quality_gate import eval_config
 
 
 def thresholds(config):

@@ -3,7 +3,8 @@
 import pytest
 
 from pipeline.cli.main import main
-from pipeline.config import Config, ConfigError, load_config, to_toml, valid_keys
+from pipeline.config import Config, ConfigError, valid_keys
+from pipeline.config_loading import load_config, to_toml
 
 
 def test_defaults_run_locally():

@@ -12,8 +12,9 @@ from PIL import Image
 from components.records.record_format import parse_record
 from pipeline.cli.data_commands import main as cli_main
 from pipeline.data import convert
-from pipeline.data.convert import ImageDecodeError, convert_folder, square_jpeg
+from pipeline.data.convert import convert_folder
 from pipeline.data.shards import DataError, parse_shard_filename
+from pipeline.data.square_photos import ImageDecodeError, square_jpeg
 from schema import LABELS
 
 SIZE = 32  # small outputs keep the tests fast

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from components.training_data import data_profile
-from pipeline.config import load_config
+from pipeline.config_loading import load_config
 from pipeline.data.shards import example_bytes, write_shard
 from pipeline.data.synth import synthetic_jpeg, write_synthetic_shards
 

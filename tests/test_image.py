@@ -256,7 +256,7 @@ def test_the_image_passes_its_checks():
 def test_the_compiled_spec_rehearses_twice_inside_the_image(tmp_path):
     from test_rehearsal import BUCKET, VERTEX
 
-    from pipeline.config import load_config
+    from pipeline.config_loading import load_config
     from pipeline.data.synth import write_synthetic_shards
     from pipeline.runners.kubeflow import compile_pipeline
 

@@ -30,15 +30,16 @@ from PIL import Image
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 import schema
-from components.example_gen import component as screening
+from components.example_gen import component as example_gen_component
+from components.example_gen import screening
 from components.records import features, image_budget
 from components.records.image_budget import ImageHeaderError, graph_dimensions, read_dimensions
 from components.shared import tf_environment
 from components.trainer import signatures
 from components.transform import preprocessing
 from pipeline.cli.main import main as flowers_tfx
-from pipeline.data.convert import ImageDecodeError, square_jpeg
 from pipeline.data.shards import make_example, shard_filename, write_shard
+from pipeline.data.square_photos import ImageDecodeError, square_jpeg
 
 BUDGET = image_budget.DEFAULT_MAX_IMAGE_PIXELS
 PROJECT = Path(__file__).resolve().parents[1]
@@ -195,7 +196,7 @@ def test_a_record_over_the_budget_is_set_aside_like_any_bad_record(tmp_path):
 
 def test_the_budget_reaches_the_screening_and_transform_from_the_configuration(tmp_path):
     from pipeline import dag
-    from pipeline.config import load_config
+    from pipeline.config_loading import load_config
 
     config = load_config(overrides={"data.max_image_pixels": 1234, "run.work_dir": str(tmp_path)}, environ={})
     pipeline = dag.create_pipeline(
@@ -203,13 +204,14 @@ def test_the_budget_reaches_the_screening_and_transform_from_the_configuration(t
     )
     nodes = {node.id: node for node in pipeline.components}
     example_gen = nodes["ImportExampleGen"].exec_properties
-    assert screening._settings(example_gen)["max_image_pixels"] == 1234
+    assert example_gen_component._settings(example_gen)["max_image_pixels"] == 1234
     assert json.loads(nodes["Transform"].exec_properties["custom_config"])["max_image_pixels"] == 1234
 
 
 @pytest.mark.parametrize("value", [0, -5, "many"])
 def test_a_budget_that_cannot_work_is_refused_naming_the_key(value):
-    from pipeline.config import ConfigError, load_config
+    from pipeline.config import ConfigError
+    from pipeline.config_loading import load_config
 
     with pytest.raises(ConfigError, match="data.max_image_pixels"):
         load_config(overrides={"data.max_image_pixels": value}, environ={})

@@ -17,7 +17,8 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipeline import vertex_specs
 from pipeline.cli.main import main
-from pipeline.config import ConfigError, load_config
+from pipeline.config import ConfigError
+from pipeline.config_loading import load_config
 from pipeline.runners.kubeflow import compile_pipeline
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,7 +11,8 @@ import pytest
 
 from components.trainer import choices, recipes
 from pipeline.cli.main import main
-from pipeline.config import Config, ConfigError, load_config, with_recipe
+from pipeline.config import Config, ConfigError
+from pipeline.config_loading import load_config, with_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 

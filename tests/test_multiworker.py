@@ -161,7 +161,7 @@ VERTEX = {
 
 
 def vertex_config(**overrides):
-    from pipeline.config import load_config
+    from pipeline.config_loading import load_config
 
     return load_config(overrides={**VERTEX, **overrides}, environ={})
 

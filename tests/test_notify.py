@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli.main import main
-from pipeline.config import NotifyConfig, load_config
+from pipeline.config import NotifyConfig
+from pipeline.config_loading import load_config
 from pipeline.reporting import notify
 from pipeline.reporting.outcome import RunOutcome, outcome_of, read_outcome
 from pipeline.reporting.summary import Evaluation, RunSummary

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli.main import main as flowers_tfx
-from pipeline.serving import promotion
+from pipeline.serving import durable_files, promotion
 from pipeline.serving.promotion import PromotionError, PromotionRefused
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -166,7 +166,7 @@ def test_a_failed_copy_leaves_the_directory_as_it_was(serving, prod, monkeypatch
         (destination / "saved_model.pb").write_bytes((source / "saved_model.pb").read_bytes())
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(promotion, "copy_version_files", copy_half_then_fail)
+    monkeypatch.setattr(durable_files, "copy_version_files", copy_half_then_fail)
     with pytest.raises(PromotionError, match="No space left on device.*is unchanged"):
         promotion.promote(serving, 200, prod)
 
@@ -187,11 +187,11 @@ def test_a_copy_killed_half_way_is_cleaned_up_by_the_next_command(serving, prod)
     run_killed_child(f"""
 import os, shutil
 from pathlib import Path
-from pipeline.serving import promotion
+from pipeline.serving import durable_files, promotion
 def copy_then_die(source, destination):
     shutil.copytree(source / "variables", destination / "variables")
     os._exit(9)
-promotion.copy_version_files = copy_then_die
+durable_files.copy_version_files = copy_then_die
 promotion.promote(Path({str(serving)!r}), 200, Path({str(prod)!r}))
 """)
     assert numbered(prod) == ["100"]  # TF Serving still sees only the old version, whole

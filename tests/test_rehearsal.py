@@ -232,7 +232,7 @@ def rehearse_until_a_checkpoint(spec: Path, root: Path, checkpoints: Path, timeo
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_the_production_spec_rehearses_a_schedule(tmp_path, capsys):
-    from pipeline.config import load_config
+    from pipeline.config_loading import load_config
     from pipeline.data.synth import write_synthetic_shards
     from pipeline.runners.kubeflow import compile_pipeline
 
@@ -343,7 +343,7 @@ def test_a_rehearsal_that_fails_still_notifies_from_the_exit_handler(tmp_path, c
     import http.server
     import threading
 
-    from pipeline.config import load_config
+    from pipeline.config_loading import load_config
     from pipeline.data.synth import write_synthetic_shards
     from pipeline.runners.kubeflow import compile_pipeline
 

@@ -22,7 +22,7 @@ from components.shared import serving_layout
 from components.trainer import training
 from pipeline import dag
 from pipeline.cli.main import main
-from pipeline.config import load_config
+from pipeline.config_loading import load_config
 from pipeline.serving import promotion, versions
 from pipeline.serving.served_models import format_served_models, list_served_models
 

@@ -16,7 +16,7 @@ from tfx.proto import example_gen_pb2
 
 from components.example_gen import spans
 from components.training_data import data_lineage, data_profile
-from pipeline.config import load_config
+from pipeline.config_loading import load_config
 from pipeline.data.shards import DataError
 from pipeline.data.source import check_local_data, split_glob
 

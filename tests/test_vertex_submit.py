@@ -23,7 +23,7 @@ from google.cloud.aiplatform_v1.types import schedule as gca_schedule
 from google.protobuf import json_format
 
 from pipeline.cli.main import main
-from pipeline.config import load_config
+from pipeline.config_loading import load_config
 from pipeline.runners import vertex
 from pipeline.runners.kubeflow import compile_pipeline
 

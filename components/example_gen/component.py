@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
 
 import apache_beam as beam
 import tensorflow as tf
@@ -47,10 +46,8 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.example_gen import spans
+from components.example_gen import screening, spans
 from components.records.image_budget import DEFAULT_MAX_IMAGE_PIXELS
-from components.records.record_format import parse_record
-from components.shared.common import tf_error_text
 from components.training_data import data_lineage, data_profile
 from schema import LABELS
 
@@ -59,88 +56,8 @@ SCREENED_KEY = "screened_records"
 QUARANTINED_KEY = "quarantined_records"
 # The spans of a rolling window, e.g. "2, 3" (TFX's own `span` property is the latest).
 SPANS_KEY = "spans"
-_BAD = "bad"
-_TALLY = "tally"
 # Beside the quarantine: each output split's profile, for the data lineage.
 _PROFILE_PREFIX = "profile-"
-# How many bad records an error message lists before pointing at the file.
-_LISTED = 20
-
-
-class BadRecordsError(RuntimeError):
-    """Records that cannot be used, beyond what the policy allows."""
-
-
-@dataclass
-class ScreeningReport:
-    """What screening found over all input shards."""
-
-    good: int = 0
-    bad: list[dict] = field(default_factory=list)
-
-    @property
-    def total(self) -> int:
-        return self.good + sum(1 for entry in self.bad if not entry.get("file_damaged"))
-
-    @property
-    def damaged_files(self) -> list[dict]:
-        return [entry for entry in self.bad if entry.get("file_damaged")]
-
-
-def screen_record(serialized: bytes, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> tuple[list[str], int | None]:
-    """What makes one record unusable for training (empty when it is fine), and its class.
-
-    The image is decoded by TensorFlow, as Transform will decode it, unless
-    its header already refused it (over ``max_pixels``, or damaged).
-    """
-    parsed = parse_record(serialized, check_image=False, max_pixels=max_pixels)
-    problems = list(parsed["problems"])
-    if parsed["image"] is not None and not parsed["image_refused"]:
-        try:
-            tf.io.decode_image(parsed["image"], channels=3, expand_animations=False)
-        except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
-            problems.append(f"image does not decode: {tf_error_text(error.message)}")
-    return problems, parsed["class"]
-
-
-def record_problems(serialized: bytes, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> list[str]:
-    """What makes one record unusable for training; empty when it is fine."""
-    return screen_record(serialized, max_pixels)[0]
-
-
-class ScreenShard(beam.DoFn):
-    """Reads one shard and yields its good records; bad ones go to ``bad``,
-    and one tally of the good records per class to ``tally``."""
-
-    def __init__(self, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS):
-        super().__init__()
-        self.max_pixels = max_pixels
-
-    def process(self, shard: tuple[str, int]):
-        path, span = shard
-        classes = [0] * len(LABELS)
-        index = -1
-        try:
-            for index, record in enumerate(tf.data.TFRecordDataset(path).as_numpy_iterator()):
-                problems, class_id = screen_record(record, self.max_pixels)
-                if problems:
-                    yield beam.pvalue.TaggedOutput(
-                        _BAD, {"shard": path, "index": index, "reasons": problems, "record": record}
-                    )
-                else:
-                    classes[class_id] += 1
-                    yield record
-        except tf.errors.OpError as error:  # DataLossError: truncated or bad CRC
-            yield beam.pvalue.TaggedOutput(
-                _BAD,
-                {
-                    "shard": path,
-                    "index": index + 1,
-                    "reasons": [f"file is truncated or corrupted after record {index}: {tf_error_text(error.message)}"],
-                    "file_damaged": True,
-                },
-            )
-        yield beam.pvalue.TaggedOutput(_TALLY, {"shard": path, "span": span, "classes": classes})
 
 
 class ProfileSplit(beam.CombineFn):
@@ -174,7 +91,7 @@ def _ScreenRecords(pipeline: beam.Pipeline, exec_properties: dict, split_pattern
     for span, pattern in exec_properties["_window"].get(split_pattern, [(0, split_pattern)]):
         files = sorted(tf.io.gfile.glob(os.path.join(input_base, pattern)))
         if not files:
-            raise BadRecordsError(f"{os.path.join(input_base, pattern)}: no files match this pattern")
+            raise screening.BadRecordsError(f"{os.path.join(input_base, pattern)}: no files match this pattern")
         shards.extend((path, span) for path in files)
     quarantine = os.path.join(exec_properties["_quarantine_dir"], _file_tag(split_pattern))
     screened = (
@@ -182,16 +99,16 @@ def _ScreenRecords(pipeline: beam.Pipeline, exec_properties: dict, split_pattern
         | "Shards" >> beam.Create(shards)
         | "Reshuffle" >> beam.Reshuffle()
         | "Screen"
-        >> beam.ParDo(ScreenShard(_settings(exec_properties)["max_image_pixels"])).with_outputs(
-            _BAD, _TALLY, main="good"
+        >> beam.ParDo(screening.ScreenShard(_settings(exec_properties)["max_image_pixels"])).with_outputs(
+            screening.BAD, screening.TALLY, main="good"
         )
     )
     _ = (
-        screened[_TALLY]
+        screened[screening.TALLY]
         | "TallyJson" >> beam.Map(json.dumps)
         | "WriteTallies" >> beam.io.WriteToText(quarantine + "-spans", file_name_suffix=".jsonl")
     )
-    bad = screened[_BAD]
+    bad = screened[screening.BAD]
     _ = (
         bad
         | "Reasons" >> beam.Map(lambda entry: json.dumps({k: v for k, v in entry.items() if k != "record"}))
@@ -209,44 +126,6 @@ def _ScreenRecords(pipeline: beam.Pipeline, exec_properties: dict, split_pattern
         | "WriteCount" >> beam.io.WriteToText(quarantine + "-good", file_name_suffix=".json")
     )
     return screened.good
-
-
-def read_report(quarantine_dir: str) -> ScreeningReport:
-    """Collects what the screening wrote into the quarantine directory."""
-    report = ScreeningReport()
-    for path in tf.io.gfile.glob(os.path.join(quarantine_dir, "*-good*.json")):
-        for line in tf.io.gfile.GFile(path).read().splitlines():
-            report.good += json.loads(line)["good"]
-    for path in sorted(tf.io.gfile.glob(os.path.join(quarantine_dir, "*-reasons*.jsonl"))):
-        report.bad.extend(json.loads(line) for line in tf.io.gfile.GFile(path).read().splitlines() if line)
-    report.bad.sort(key=lambda entry: (entry["shard"], entry["index"]))
-    return report
-
-
-def describe(entries: list[dict], where: str) -> str:
-    lines = [f"{e['shard']} record {e['index']}: {'; '.join(e['reasons'])}" for e in entries[:_LISTED]]
-    if len(entries) > _LISTED:
-        lines.append(f"... and {len(entries) - _LISTED} more, listed in {where}")
-    return "\n  ".join(lines)
-
-
-def enforce_policy(report: ScreeningReport, max_bad_fraction: float, where: str) -> None:
-    """Raises BadRecordsError when the bad records are more than allowed."""
-    if report.damaged_files:
-        raise BadRecordsError("damaged shard files:\n  " + describe(report.damaged_files, where))
-    if not report.bad:
-        return
-    fraction = len(report.bad) / max(1, report.total)
-    if fraction > max_bad_fraction:
-        allowed = (
-            "none are allowed (data.max_bad_fraction = 0)"
-            if max_bad_fraction == 0
-            else f"at most {max_bad_fraction:.1%} are allowed (data.max_bad_fraction)"
-        )
-        raise BadRecordsError(
-            f"{len(report.bad)} of {report.total} records ({fraction:.1%}) cannot be used; {allowed}:\n  "
-            + describe(report.bad, where)
-        )
 
 
 def _settings(exec_properties: dict) -> dict:
@@ -344,8 +223,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         quarantine = os.path.join(examples.uri, QUARANTINE_DIR)
         window = span_window(exec_properties)
         super().Do(input_dict, output_dict, {**exec_properties, "_quarantine_dir": quarantine, "_window": window})
-        report = read_report(quarantine)
-        enforce_policy(report, _settings(exec_properties)["max_bad_fraction"], quarantine)
+        report = screening.read_report(quarantine)
+        screening.enforce_policy(report, _settings(exec_properties)["max_bad_fraction"], quarantine)
         examples.set_int_custom_property(SCREENED_KEY, report.total)
         examples.set_int_custom_property(QUARANTINED_KEY, len(report.bad))
         lineage = read_lineage_parts(quarantine, window)

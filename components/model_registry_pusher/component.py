@@ -7,16 +7,21 @@ one registry model (its ID is the pipeline's name) and carries the alias
 ``serving-<version>``; a version already in the registry is not uploaded again
 (the Pusher reports the same version when the model is already serving). With
 an endpoint named, the version is deployed there and takes all the traffic;
-the endpoint is created on first use.
+the endpoint is created on first use. The version's description is its model
+card's summary (the Pusher puts it on its output), its labels the card's
+model, accuracy and spans.
 """
 
 # No `from __future__ import annotations`: TFX reads the component's type hints as objects.
+import json
 import logging
 from dataclasses import dataclass
 
 from google.api_core import exceptions as google_exceptions
 from google.cloud import aiplatform
 from tfx import v1 as tfx
+
+from components.pusher import model_card
 
 ALIAS_PREFIX = "serving-"
 # The alias of the registry version that takes all of the endpoint's traffic.
@@ -54,8 +59,15 @@ def _existing_model(name: str, target: RegistryTarget):
         return None
 
 
-def upload_version(model_dir: str, serving_version: str, target: RegistryTarget):
-    """The registry version of ``serving_version``, uploaded unless already there."""
+def upload_version(
+    model_dir: str,
+    serving_version: str,
+    target: RegistryTarget,
+    card_summary: str = "",
+    card_labels: dict | None = None,
+):
+    """The registry version of ``serving_version``, uploaded unless already there,
+    described by its model card's summary and labelled with its figures."""
     alias = f"{ALIAS_PREFIX}{serving_version}"
     existing = _existing_model(f"{target.model_id}@{alias}", target)
     if existing is not None:
@@ -64,6 +76,10 @@ def upload_version(model_dir: str, serving_version: str, target: RegistryTarget)
         )
         return existing
     parent = _existing_model(target.model_id, target)
+    description = f"serving version {serving_version} from {model_dir}"
+    if card_summary:
+        card_path = f"{model_dir.rstrip('/')}/{model_card.CARD_MD}"
+        description = model_card.registry_description(description, card_summary, card_path)
     model = aiplatform.Model.upload(
         display_name=target.model_id,
         # The first upload creates the model under this ID, later ones add versions.
@@ -71,8 +87,8 @@ def upload_version(model_dir: str, serving_version: str, target: RegistryTarget)
         parent_model=parent.resource_name if parent else None,
         is_default_version=True,
         version_aliases=[alias],
-        version_description=f"serving version {serving_version} from {model_dir}",
-        labels={BLESSED_LABEL: "true", "serving_version": str(serving_version)},
+        version_description=description,
+        labels={**(card_labels or {}), BLESSED_LABEL: "true", "serving_version": str(serving_version)},
         artifact_uri=model_dir,
         serving_container_image_uri=target.serving_image,
         sync=True,
@@ -149,6 +165,8 @@ def ModelRegistryPusher(
         pushed_model.get_string_custom_property(PUSHED_DESTINATION_KEY),
         pushed_model.get_string_custom_property(PUSHED_VERSION_KEY),
         target,
+        pushed_model.get_string_custom_property(model_card.SUMMARY_KEY),
+        json.loads(pushed_model.get_string_custom_property(model_card.LABELS_KEY) or "{}"),
     )
     if target.endpoint:
         deploy(model, target)

@@ -17,6 +17,9 @@ Differences from TFX's own filesystem push, and why:
 - Each version carries ``assets.extra/push.json``, which says which model
   artifact it came from; ``models list`` and the dedup above read it. The
   layout is described once, in ``components/shared/serving_layout.py``.
+- Each version also carries its model card (``model_card.py``), written into
+  the staged version before the rename; a card that fails is an error in the
+  manifest, never a failed push.
 """
 
 from __future__ import annotations
@@ -27,14 +30,16 @@ import os
 import time
 import uuid
 
+from tfx import types
 from tfx.components.pusher import component as tfx_pusher_component
 from tfx.components.pusher import executor as tfx_pusher
-from tfx.dsl.components.base import executor_spec
+from tfx.dsl.components.base import base_component, executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
-from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import io_utils, proto_utils
+from tfx.types import artifact_utils, component_spec, standard_artifacts, standard_component_specs
+from tfx.utils import io_utils, json_utils, proto_utils
 
+from components.pusher import card_facts, model_card
 from components.shared import serving_claim, serving_layout
 from components.shared.common import utc_timestamp
 from components.training_data import data_lineage
@@ -42,6 +47,10 @@ from components.training_data import data_lineage
 PUSH_MANIFEST = serving_layout.MANIFEST_PATH
 STAGING_PREFIX = ".staging-"
 ALREADY_SERVING_KEY = "already_serving"
+# The inputs the model card is made from, and the pixel budget it quotes (in custom_config).
+EVALUATION_KEY = "model_evaluation"
+MODEL_RUN_KEY = "model_run"
+MAX_IMAGE_PIXELS_KEY = "max_image_pixels"
 
 
 def serving_versions(base_directory: str) -> list[int]:
@@ -159,8 +168,11 @@ def remove_abandoned_staging(base_directory: str) -> list[str]:
     return removed
 
 
-def publish_version(model_path: str, base_directory: str, version: int, manifest: dict) -> str:
-    """Copies a SavedModel to ``base_directory/version`` so it appears at once.
+def publish_version(
+    model_path: str, base_directory: str, version: int, manifest: dict, card: dict[str, bytes] | None = None
+) -> str:
+    """Copies a SavedModel to ``base_directory/version`` so it appears at once,
+    with its model card (``card``: path inside the version -> bytes).
 
     On a local filesystem the copy is staged and renamed into place. Object
     stores (gs://) have no atomic rename; there ``saved_model.pb`` is copied
@@ -172,6 +184,7 @@ def publish_version(model_path: str, base_directory: str, version: int, manifest
     final = serving_layout.join(base_directory, str(version))
     if serving_layout.is_remote(base_directory):
         io_utils.copy_dir(model_path, final, deny_regex_patterns=[r"saved_model\.pb$"])
+        model_card.write(card, final, manifest)
         io_utils.write_string_file(serving_layout.join(final, PUSH_MANIFEST), json.dumps(manifest, indent=2))
         io_utils.copy_file(os.path.join(model_path, "saved_model.pb"), serving_layout.join(final, "saved_model.pb"))
         return final
@@ -179,6 +192,7 @@ def publish_version(model_path: str, base_directory: str, version: int, manifest
     staging = os.path.join(base_directory, f"{STAGING_PREFIX}{version}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         io_utils.copy_dir(model_path, staging)
+        model_card.write(card, staging, manifest)
         io_utils.write_string_file(os.path.join(staging, PUSH_MANIFEST), json.dumps(manifest, indent=2))
         fileio.rename(staging, final)
     finally:
@@ -210,11 +224,11 @@ class Executor(tfx_pusher.Executor):
             self._MarkPushed(model_push, serving_layout.join(base_directory, str(already)), str(already))
             return
         try:
-            self._push(input_dict, model_push, model, base_directory, version)
+            self._push(input_dict, exec_properties, model_push, model, base_directory, version)
         finally:
             serving_claim.release_version(base_directory, version)
 
-    def _push(self, input_dict, model_push, model, base_directory: str, version: int) -> None:
+    def _push(self, input_dict, exec_properties, model_push, model, base_directory: str, version: int) -> None:
         """Copies the model as ``version``, which this writer has claimed."""
         blessing = artifact_utils.get_single_instance(input_dict[standard_component_specs.MODEL_BLESSING_KEY])
         manifest = {
@@ -229,13 +243,85 @@ class Executor(tfx_pusher.Executor):
         lineage = data_lineage.read(os.path.join(model_path, "assets.extra"))
         if lineage:
             manifest["data"] = lineage
-        final = publish_version(model_path, base_directory, version, manifest)
+        facts = self._card_facts(input_dict, exec_properties, manifest, model_path, blessing, base_directory)
+        card = self._card_files(facts, manifest)
+        final = publish_version(model_path, base_directory, version, manifest, card)
         io_utils.write_string_file(os.path.join(model_push.uri, "push.json"), json.dumps(manifest, indent=2))
         self._MarkPushed(model_push, final, str(version))
+        if card and "error" not in manifest.get("model_card", {}):  # for the Model Registry upload
+            model_push.set_string_custom_property(model_card.SUMMARY_KEY, "\n".join(model_card.summary_lines(facts)))
+            model_push.set_string_custom_property(model_card.LABELS_KEY, json.dumps(model_card.registry_labels(facts)))
         logging.info("Model pushed to %s.", final)
+
+    @staticmethod
+    def _card_facts(input_dict, exec_properties, manifest, model_path, blessing, base_directory) -> dict | None:
+        """What the model card says (card_facts.py), or None with the reason in the manifest."""
+
+        def uri(key: str) -> str | None:
+            artifacts = input_dict.get(key) or []
+            return artifacts[0].uri if artifacts else None
+
+        try:
+            custom_config = json.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null")
+            return card_facts.gather(
+                manifest,
+                model_path,
+                blessing,
+                uri(EVALUATION_KEY),
+                uri(MODEL_RUN_KEY),
+                base_directory,
+                (custom_config or {}).get(MAX_IMAGE_PIXELS_KEY),
+            )
+        except Exception as error:  # noqa: BLE001 - the push goes on without a card
+            logging.warning("The model card could not be made: %s", error)
+            manifest["model_card"] = {"error": f"not made: {error}"}
+            return None
+
+    @staticmethod
+    def _card_files(facts: dict | None, manifest: dict) -> dict | None:
+        """The card's files (Markdown, JSON, picture), or None with the reason in the manifest."""
+        if facts is None:
+            return None
+        try:
+            return model_card.files(facts)
+        except Exception as error:  # noqa: BLE001 - the push goes on without a card
+            logging.warning("The model card could not be made: %s", error)
+            manifest["model_card"] = {"error": f"not made: {error}"}
+            return None
+
+
+class PusherSpec(standard_component_specs.PusherSpec):
+    """TFX's Pusher inputs, and what the model card is made from: the
+    Evaluator's evaluation and the Trainer's model_run (settings, curves)."""
+
+    INPUTS = {
+        **standard_component_specs.PusherSpec.INPUTS,
+        EVALUATION_KEY: component_spec.ChannelParameter(type=standard_artifacts.ModelEvaluation, optional=True),
+        MODEL_RUN_KEY: component_spec.ChannelParameter(type=standard_artifacts.ModelRun, optional=True),
+    }
 
 
 class Pusher(tfx_pusher_component.Pusher):
-    """TFX's Pusher component, running the executor above."""
+    """TFX's Pusher component, running the executor above, with the card's inputs."""
 
+    SPEC_CLASS = PusherSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+    def __init__(
+        self,
+        model,
+        model_blessing,
+        push_destination: pusher_pb2.PushDestination,
+        model_evaluation=None,
+        model_run=None,
+        max_image_pixels: int | None = None,
+    ):
+        spec = PusherSpec(
+            model=model,
+            model_blessing=model_blessing,
+            push_destination=push_destination,
+            custom_config=json_utils.dumps({MAX_IMAGE_PIXELS_KEY: max_image_pixels}),
+            pushed_model=types.Channel(type=standard_artifacts.PushedModel),
+            **{EVALUATION_KEY: model_evaluation, MODEL_RUN_KEY: model_run},
+        )
+        base_component.BaseComponent.__init__(self, spec=spec)

@@ -2,7 +2,8 @@
 
 A serving directory holds one numbered folder per version, each a SavedModel
 (``saved_model.pb``) with a push manifest, ``assets.extra/push.json``, naming
-the model artifact and the blessing it came from. TF Serving loads only the
+the model artifact and the blessing it came from, and a model card
+(``assets.extra/model_card.md``, ``.json``, ``confusion_matrix.png``). TF Serving loads only the
 folders whose names are numbers, so hidden folders (staging, history) may sit
 beside them.
 
@@ -21,6 +22,10 @@ import os
 import posixpath
 
 MANIFEST_PATH = posixpath.join("assets.extra", "push.json")
+# The model card the Pusher writes beside the manifest (components/pusher/model_card.py).
+CARD_MD = posixpath.join("assets.extra", "model_card.md")
+CARD_JSON = posixpath.join("assets.extra", "model_card.json")
+CARD_PNG = posixpath.join("assets.extra", "confusion_matrix.png")
 SAVED_MODEL_FILE = "saved_model.pb"
 
 

@@ -90,7 +90,7 @@ def _max_image_pixels(args: argparse.Namespace) -> int:
     FLOWERS_TFX__DATA__MAX_IMAGE_PIXELS environment variable)."""
     if args.max_image_pixels is not None:
         return args.max_image_pixels
-    from pipeline.config import load_config
+    from pipeline.config_loading import load_config
 
     return load_config(None, {}).data.max_image_pixels
 

@@ -25,10 +25,12 @@ from pipeline.cli.data_commands import add_data_commands  # noqa: E402
 from pipeline.cli.image_commands import add_image_commands  # noqa: E402
 from pipeline.cli.model_commands import add_model_commands  # noqa: E402
 from pipeline.cli.options import add_config_options, config_from_args  # noqa: E402
+from pipeline.cli.predict_commands import add_predict_command  # noqa: E402
 from pipeline.cli.rehearse_commands import add_rehearse_commands  # noqa: E402
 from pipeline.cli.runs_commands import add_runs_commands  # noqa: E402
 from pipeline.cli.vertex_commands import add_vertex_commands  # noqa: E402
-from pipeline.config import to_toml, valid_keys, with_recipe  # noqa: E402
+from pipeline.config import valid_keys  # noqa: E402
+from pipeline.config_loading import to_toml, with_recipe  # noqa: E402
 from pipeline.errors import EXIT_PROBLEMS, EXIT_STATUSES, run_command  # noqa: E402
 
 DESCRIPTION = """\
@@ -145,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys.set_defaults(func=command_config_keys)
 
     add_data_commands(commands)
+    add_predict_command(commands)
     add_model_commands(commands)
     add_batch_commands(commands)
     add_runs_commands(commands)

@@ -1,7 +1,7 @@
-"""The ``predict`` and ``models`` commands of ``flowers-tfx``.
+"""The ``models`` commands of ``flowers-tfx`` (``predict``: predict_commands.py).
 
-    flowers-tfx predict --model DIR IMAGE...          classify image files
     flowers-tfx models list                           pushed versions, metrics, lineage
+    flowers-tfx models show VERSION [--json]          a version's model card
     flowers-tfx models promote VERSION --to DIR       copy a blessed version into production
     flowers-tfx models rollback --to DIR              restore the version before
 
@@ -14,34 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from components.shared import serving_layout
-from pipeline.cli.options import add_config_options, config_from_args, positive_int
-from pipeline.config import load_config
-from pipeline.errors import EXIT_OK, EXIT_PROBLEMS, FlowersError
-
-PREDICT_EPILOG = """\
-DIR is a model version (the folder holding saved_model.pb) or a serving
-directory of numbered versions, whose highest version is used. Images are
-JPEG, PNG, GIF or BMP files of any size; they go through the model's
-serving_default signature as encoded bytes, exactly as TF Serving's REST API
-receives them ({"instances": [{"image_bytes": {"b64": ...}}]}).
-
-A file that cannot be read or decoded is reported on stderr with its reason;
-the other files are still classified. So is a file whose header declares more
-pixels than --max-image-pixels: it is never decoded (the model itself also
-refuses images over the budget it was trained with).
-
-exit status: 0 every file classified, 1 some files could not be, 2 no model
-at DIR (or bad arguments).
-
-examples:
-  flowers-tfx predict --model flowers-work/serving rose.jpg tulip.png
-  flowers-tfx predict --model flowers-work/serving/1732200000 photos/*.jpg --top-k 1
-  flowers-tfx predict --model prod photos/*.jpg --json > predictions.json
-"""
+from pipeline.cli.options import add_config_options, config_from_args
+from pipeline.errors import EXIT_OK, FlowersError
 
 MODELS_EPILOG = """\
 A serving directory (run.serving_dir, default <work_dir>/serving) receives
@@ -124,27 +101,6 @@ def _locations(args: argparse.Namespace) -> tuple[Path | str, Path]:
 # --------------------------------------------------------------------------- commands
 
 
-def command_predict(args: argparse.Namespace) -> int:
-    from pipeline.serving.predict import format_predictions, predict_files  # heavy: TensorFlow
-
-    max_pixels = args.max_image_pixels
-    if max_pixels is None:  # data.max_image_pixels: its default, or the environment
-        max_pixels = load_config(None, {}).data.max_image_pixels
-    report = predict_files(
-        Path(args.model_dir), [Path(p) for p in args.images], args.top_k, args.batch_size, max_pixels=max_pixels
-    )
-    if args.json:
-        print(json.dumps([p.to_dict() for p in report.predictions], indent=2))
-    else:
-        print(f"Model: {report.model_dir}")
-        print(format_predictions(report))
-    for failure in report.failures:
-        print(f"error: {failure.file}: {failure.reason}", file=sys.stderr)
-    if report.failures:
-        print(f"{len(report.failures)} of {len(args.images)} file(s) not classified", file=sys.stderr)
-    return EXIT_OK if report.ok else EXIT_PROBLEMS
-
-
 def _endpoint_command(args: argparse.Namespace, action) -> int:
     """``--endpoint NAME``: the same command on a Vertex AI endpoint (pipeline/serving/endpoint.py)."""
     from pipeline.serving import endpoint  # the Vertex AI SDK
@@ -168,6 +124,15 @@ def command_models_list(args: argparse.Namespace) -> int:
         print(json.dumps([m.to_dict() for m in models], indent=2))
     else:
         print(format_served_models(models, serving_dir))
+    return EXIT_OK
+
+
+def command_models_show(args: argparse.Namespace) -> int:
+    from pipeline.serving.served_models import read_card
+
+    serving_dir, _ = _locations(args)
+    text = read_card(str(serving_dir), args.version, as_json=args.json)
+    print(text, end="" if text.endswith("\n") else "\n")
     return EXIT_OK
 
 
@@ -229,39 +194,8 @@ def _add_location_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_model_commands(subparsers) -> None:
-    """Adds ``predict`` and ``models`` (list, promote, rollback) to the main CLI's subparsers."""
+    """Adds ``models`` (list, show, promote, rollback) to the main CLI's subparsers."""
     raw = argparse.RawDescriptionHelpFormatter
-
-    predict = subparsers.add_parser(
-        "predict",
-        help="classify image files with a pushed model",
-        description="Classify image files with a pushed model, through its serving signature.",
-        epilog=PREDICT_EPILOG,
-        formatter_class=raw,
-    )
-    predict.add_argument(
-        "--model",
-        dest="model_dir",
-        required=True,
-        metavar="DIR",
-        help="a model version folder, or a serving directory (its highest version is used)",
-    )
-    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files to classify")
-    predict.add_argument(
-        "--top-k", type=positive_int, default=3, metavar="K", help="classes to show per image (default 3)"
-    )
-    predict.add_argument(
-        "--batch-size", type=positive_int, default=32, metavar="N", help="images per model call (default 32)"
-    )
-    predict.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
-    predict.add_argument(
-        "--max-image-pixels",
-        type=positive_int,
-        metavar="N",
-        help="refuse images whose header declares more than N pixels (width x height), "
-        "without decoding them (default: data.max_image_pixels, 40,000,000)",
-    )
-    predict.set_defaults(func=command_predict)
 
     models = subparsers.add_parser(
         "models",
@@ -288,6 +222,18 @@ def add_model_commands(subparsers) -> None:
         help="list the Model Registry versions and their traffic on this Vertex AI endpoint instead",
     )
     list_.set_defaults(func=command_models_list)
+
+    show = commands.add_parser(
+        "show",
+        help="a version's model card",
+        description="Print a version's model card (assets.extra/model_card.md): model and recipe, training "
+        "data, accuracy against the previous blessed model, the gate, input contract, intended use, limits.",
+        formatter_class=raw,
+    )
+    show.add_argument("version", type=_version, metavar="VERSION", help="a version number from 'models list'")
+    show.add_argument("--json", action="store_true", help="print the card's JSON (model_card.json) instead")
+    _add_location_options(show)
+    show.set_defaults(func=command_models_show)
 
     promote = commands.add_parser(
         "promote",

@@ -3,14 +3,15 @@ configuration options. (Errors and exit statuses: ``pipeline/errors.py``.)
 
 ``--config FILE`` and ``--set KEY=VALUE`` (plus a command's own shortcuts such
 as ``--data`` or ``--epochs``) build the run's configuration in layers; see
-``pipeline/config.py``.
+``pipeline/config_loading.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from pipeline.config import Config, load_config, parse_assignment
+from pipeline.config import Config
+from pipeline.config_loading import load_config, parse_assignment
 
 
 def positive_int(text: str) -> int:

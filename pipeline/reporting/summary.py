@@ -12,7 +12,6 @@ import os
 from dataclasses import dataclass, field
 
 import tensorflow as tf
-import tensorflow_model_analysis as tfma
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 import schema
@@ -21,9 +20,9 @@ from components.drift_gate.component import REPORT_FILE as DRIFT_REPORT_FILE
 from components.example_gen.component import QUARANTINE_DIR, QUARANTINED_KEY, SCREENED_KEY
 from components.pusher.component import ALREADY_SERVING_KEY
 from components.records import features
+from components.shared import eval_results
 from components.trainer.outputs import HISTORY_FILE
 from components.training_data import data_lineage
-from pipeline import dag
 from pipeline.reporting.run_outputs import Artifact, ExecutionArtifacts
 
 STATS_FILE = "FeatureStats.pb"
@@ -43,11 +42,7 @@ class Evaluation:
     @property
     def per_class_accuracy(self) -> dict[str, float | None]:
         """Accuracy on each class's examples (the confusion matrix's diagonal over rows)."""
-        result = {}
-        for class_id, name in enumerate(schema.LABELS):
-            total = sum(self.confusion[class_id])
-            result[name] = self.confusion[class_id][class_id] / total if total else None
-        return result
+        return eval_results.per_class_accuracy(self.confusion)
 
 
 @dataclass
@@ -93,66 +88,12 @@ def class_counts(statistics_uri: str, split: str) -> dict[str, int]:
     return counts
 
 
-def _confusion_matrix(plots) -> list[list[int]]:
-    size = len(schema.LABELS)
-    matrix = [[0] * size for _ in range(size)]
-    for _, plot in plots:
-        data = plot[""][""].get("multiClassConfusionMatrixAtThresholds", {})
-        for entry in data.get("matrices", [{}])[0].get("entries", []):
-            actual = int(entry.get("actualClassId", 0))
-            predicted = int(entry.get("predictedClassId", 0))
-            if 0 <= actual < size and 0 <= predicted < size:
-                matrix[actual][predicted] += int(entry.get("numWeightedExamples", 0))
-    return matrix
-
-
-def _overall_metrics(result) -> dict:
-    for slice_key, metrics in result.slicing_metrics:
-        if slice_key == ():
-            return {name: value.get("doubleValue") for name, value in metrics[""][""].items()}
-    return {}
-
-
-def _slice_name(slice_key) -> str:
-    """``class roses`` for a per-class slice; empty for the whole eval split."""
-    for single in slice_key.single_slice_keys:
-        if single.column == features.LABEL:
-            class_id = int(single.int64_value or single.bytes_value or 0)
-            name = schema.LABELS[class_id] if 0 <= class_id < len(schema.LABELS) else str(class_id)
-            return f"class {name}"
-    return ""
-
-
-def _failure_reason(failure, slice_key=None) -> str:
-    name = failure.metric_key.name
-    where = _slice_name(slice_key) if slice_key is not None else ""
-    if where:
-        name = f"{name} on {where}"
-    value = failure.metric_value.double_value.value
-    threshold = failure.metric_threshold
-    if failure.metric_key.is_diff:
-        allowed = -threshold.change_threshold.absolute.value
-        return f"{name} is {-value:.3f} below the last blessed model's (at most {allowed:.3f} allowed)"
-    floor = threshold.value_threshold.lower_bound.value
-    return f"{name} {value:.3f} is below the floor {floor:.3f}"
-
-
 def read_evaluation(evaluation_uri: str, blessing: Artifact, has_baseline: bool, gate) -> Evaluation:
-    model_name = "candidate" if has_baseline else None
-    result = tfma.load_eval_result(evaluation_uri, model_name=model_name)
-    metrics = _overall_metrics(result)
-    accuracy = float(metrics.get(dag.ACCURACY) or 0.0)
-    baseline_accuracy = None
-    if has_baseline:
-        baseline = _overall_metrics(tfma.load_eval_result(evaluation_uri, model_name="baseline"))
-        baseline_accuracy = baseline.get(dag.ACCURACY)
+    """The Evaluator's figures (components/shared/eval_results.py) and the gate's verdict in words."""
+    found = eval_results.read(evaluation_uri, has_baseline)
+    accuracy, baseline_accuracy = found.accuracy, found.baseline_accuracy
     blessed = bool(blessing.properties.get("blessed"))
-    validation = tfma.load_validation_result(evaluation_uri)
-    reasons = [
-        _failure_reason(failure, per_slice.slice_key)
-        for per_slice in validation.metric_validations_per_slice
-        for failure in per_slice.failures
-    ]
+    reasons = list(found.failures)
     if blessed:
         reasons = [f"accuracy {accuracy:.3f} is at least the floor {gate.min_accuracy:.3f}"]
         if baseline_accuracy is not None:
@@ -165,8 +106,8 @@ def read_evaluation(evaluation_uri: str, blessing: Artifact, has_baseline: bool,
             reasons.append(f"and every class's accuracy is at least {gate.min_class_accuracy:.3f}")
     return Evaluation(
         accuracy=accuracy,
-        example_count=int(metrics.get("example_count") or 0),
-        confusion=_confusion_matrix(result.plots),
+        example_count=found.example_count,
+        confusion=found.confusion,
         blessed=blessed,
         reasons=reasons,
         baseline_accuracy=baseline_accuracy,

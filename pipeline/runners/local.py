@@ -28,11 +28,9 @@ from tfx.orchestration import metadata
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from components.shared.common import exclusive_lock, utc_timestamp
-from pipeline import config as config_lib
-from pipeline import (
-    dag,
-)
+from pipeline import dag
 from pipeline.config import Config
+from pipeline.config_loading import to_toml
 from pipeline.data import source as data_source
 from pipeline.errors import FlowersError
 from pipeline.reporting import mlmd, notify, report, run_outputs
@@ -116,7 +114,7 @@ def run_local(config: Config, out: TextIO | None = None) -> RunResult:
     with work_dir_lock(work_dir):
         mlmd.check_store(config.metadata_path)  # a damaged store stops the run before any work
         run_dir = new_run_dir(work_dir)
-        (run_dir / "config.toml").write_text(config_lib.to_toml(config), encoding="utf-8")
+        (run_dir / "config.toml").write_text(to_toml(config), encoding="utf-8")
         location = data_source.prepare(config, out)
         out.write(f"Data: {location.base}/{location.pattern}\n")
         out.write(f"Work directory: {work_dir}\nRun log: {run_dir / 'pipeline.log'}\n\n")

@@ -41,6 +41,7 @@ from typing import Iterator
 from components.shared import serving_claim, serving_layout
 from components.shared.common import utc_timestamp
 from pipeline.errors import EXIT_NOT_BLESSED, EXIT_PROBLEMS, FlowersError
+from pipeline.serving import blessing_check, durable_files
 from pipeline.serving import versions as pushed_versions
 
 PREVIOUS_DIR = ".previous"
@@ -98,46 +99,9 @@ def refuse_remote(*paths) -> None:
             )
 
 
-def copy_version_files(source: Path, destination: Path) -> None:
-    """Copies a version folder (the one slow step; tests interrupt it)."""
-    shutil.copytree(source, destination, copy_function=shutil.copy2)
-
-
 def move(source: Path, destination: Path) -> None:
     """One atomic rename of a journaled operation (tests interrupt it)."""
     os.rename(source, destination)
-
-
-def _fsync_dir(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _fsync_tree(folder: Path) -> None:
-    """Flushes every file and folder of a copy, so a rename never publishes data still in the cache."""
-    for root, _, files in os.walk(folder):
-        for name in files:
-            with open(os.path.join(root, name), "rb") as handle:
-                os.fsync(handle.fileno())
-        _fsync_dir(Path(root))
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.rename(temporary, path)
-    _fsync_dir(path.parent)
-
-
-def _tree_listing(folder: Path) -> dict[str, int]:
-    """``{relative path: size}`` of every file, to check that a copy is whole."""
-    return {str(path.relative_to(folder)): path.stat().st_size for path in folder.rglob("*") if path.is_file()}
 
 
 @contextmanager
@@ -198,10 +162,7 @@ def read_log(target: Path) -> list[dict]:
 
 
 def _append_log(target: Path, entry: dict) -> None:
-    with open(target / LOG_FILE, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(entry, sort_keys=True) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    durable_files.append_line(target / LOG_FILE, json.dumps(entry, sort_keys=True))
 
 
 # ------------------------------------------------------------------ journaled renames
@@ -229,12 +190,12 @@ def _apply(target: Path, journal: dict) -> None:
             )
         destination.parent.mkdir(exist_ok=True)
         move(source, destination)
-        _fsync_dir(destination.parent)
-        _fsync_dir(source.parent)
+        durable_files.fsync_dir(destination.parent)
+        durable_files.fsync_dir(source.parent)
     if all(entry.get("id") != journal["id"] for entry in read_log(target)):
         _append_log(target, journal["log"])
     (target / JOURNAL_FILE).unlink()
-    _fsync_dir(target)
+    durable_files.fsync_dir(target)
 
 
 def _run_journaled(target: Path, action: str, renames: list[tuple[Path, Path]], log: dict) -> None:
@@ -245,7 +206,7 @@ def _run_journaled(target: Path, action: str, renames: list[tuple[Path, Path]], 
         "renames": [[str(s.relative_to(target)), str(d.relative_to(target))] for s, d in renames],
         "log": {"id": operation_id, "action": action, **log},
     }
-    _write_atomically(target / JOURNAL_FILE, json.dumps(journal, indent=2))
+    durable_files.write_atomically(target / JOURNAL_FILE, json.dumps(journal, indent=2))
     _apply(target, journal)
 
 
@@ -289,67 +250,7 @@ def recover(target: Path) -> list[str]:
         return _recover_unlocked(target)
 
 
-# ---------------------------------------------------------------------- blessing
-
-
-def check_blessed(version_dir: Path, metadata_path: Path | None) -> dict:
-    """The version's push manifest, if the version was blessed; else PromotionNotBlessed.
-
-    The Evaluator's blessing folder must say BLESSED and, when ML Metadata is
-    at hand, its blessing artifact must be blessed and be about this model.
-    """
-    try:
-        manifest = pushed_versions.read_manifest(version_dir)
-    except pushed_versions.ServingDirError as error:
-        raise PromotionNotBlessed(f"{error}; cannot tell whether it was blessed") from None
-    if manifest is None:
-        raise PromotionNotBlessed(
-            f"{version_dir}: no push manifest ({pushed_versions.MANIFEST_PATH}); "
-            "only versions pushed by the pipeline, with their blessing, can be promoted"
-        )
-    blessing_uri = manifest.get("blessing_uri")
-    if not blessing_uri:
-        raise PromotionNotBlessed(f"{version_dir / pushed_versions.MANIFEST_PATH}: names no blessing (blessing_uri)")
-    verdict = pushed_versions.blessing_on_disk(blessing_uri)
-    if verdict is None:
-        raise PromotionNotBlessed(
-            f"{blessing_uri}: the blessing of version {version_dir.name} is missing "
-            f"(no {pushed_versions.BLESSED_FILE} file); it cannot be checked"
-        )
-    if verdict is False:
-        raise PromotionNotBlessed(
-            f"{blessing_uri}: the Evaluator did not bless version {version_dir.name} (NOT_BLESSED)"
-        )
-    if metadata_path is not None and metadata_path.is_file() and metadata_path.stat().st_size > 0:
-        from pipeline.serving.lineage import LineageReader  # ML Metadata, only when there is a store
-
-        # A damaged store raises DamagedStore (exit 2): the blessing cannot be confirmed.
-        blessing = LineageReader.open(metadata_path).blessing(blessing_uri)
-        if blessing is not None and not blessing.blessed:
-            raise PromotionNotBlessed(f"{metadata_path}: ML Metadata records {blessing_uri} as not blessed")
-        model_id = manifest.get("model_artifact_id")
-        if blessing is not None and blessing.model_artifact_id not in (None, model_id):
-            raise PromotionNotBlessed(
-                f"{blessing_uri}: this blessing is for model artifact {blessing.model_artifact_id}, "
-                f"but version {version_dir.name} holds model artifact {model_id}"
-            )
-    return manifest
-
-
 # ------------------------------------------------------------------ the operations
-
-
-def _copy_into_staging(source: Path, staging: Path) -> None:
-    """A complete, flushed copy of ``source`` at ``staging``; on any failure
-    (an interrupt included) the partial copy is removed."""
-    try:
-        copy_version_files(source, staging)
-        if _tree_listing(staging) != _tree_listing(source):
-            raise OSError(f"the copy in {staging} differs from {source}")
-        _fsync_tree(staging)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def _prepare_target(target: Path, create: bool) -> None:
@@ -377,7 +278,10 @@ def promote(source_dir: Path, version: int, target: Path, metadata_path: Path | 
         raise PromotionError(f"{source_dir}: has no version {version} (versions: {available})")
     if not pushed_versions.is_saved_model(source):
         raise PromotionError(f"{source}: not a SavedModel (no {pushed_versions.SAVED_MODEL_FILE})")
-    manifest = check_blessed(source, metadata_path)
+    try:
+        manifest = blessing_check.check_blessed(source, metadata_path)
+    except blessing_check.NotBlessed as error:
+        raise PromotionNotBlessed(str(error)) from None
     _prepare_target(target, create=True)
     current_version(target)  # not a production directory: touch nothing
     with _locked(target):
@@ -387,7 +291,7 @@ def promote(source_dir: Path, version: int, target: Path, metadata_path: Path | 
             raise AlreadyCurrent(f"{target}: version {version} is already the current version; nothing to do")
         staging = target / f"{STAGING_PREFIX}{version}-{uuid.uuid4().hex[:8]}"
         try:
-            _copy_into_staging(source, staging)
+            durable_files.copy_into_staging(source, staging)
         except OSError as error:
             raise PromotionError(f"copying {source} into {target} failed ({error}); {target} is unchanged") from None
         renames = [(staging, target / str(version))]

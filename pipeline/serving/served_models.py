@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from components.shared import serving_layout
 from components.training_data import data_lineage
 from pipeline.reporting.mlmd import DamagedStore, StoreUnavailable
 from pipeline.serving import versions as pushed_versions
@@ -44,6 +45,8 @@ class ServedModel:
     # The push manifest's data lineage: spans, examples per class and split
     # (components/training_data/data_lineage.py); None for a model pushed before it was recorded.
     data: dict | None = None
+    # The version's model card (assets.extra/model_card.md), when it has one.
+    card: str | None = None
     # What could not be found out, and why.
     notes: list[str] = field(default_factory=list)
 
@@ -87,6 +90,11 @@ def describe_version(version: int, folder: Path, reader: LineageReader | None, n
     served.model_uri = manifest.get("model_uri")
     served.data = manifest.get("data") if isinstance(manifest.get("data"), dict) else None
     served.blessed = pushed_versions.blessing_on_disk(manifest.get("blessing_uri"))
+    card = manifest.get("model_card") if isinstance(manifest.get("model_card"), dict) else {}
+    if card.get("path"):
+        served.card = serving_layout.join(str(folder), card["path"])
+    elif card.get("error"):
+        served.notes.append(f"model card {card['error']}")
     if reader is None:
         served.notes.append(f"metrics unknown: {no_lineage_reason}")
         return served
@@ -155,5 +163,26 @@ def format_served_models(models: list[ServedModel], serving_dir: Path) -> str:
             lines.append(f"  run       {lineage.pipeline_run or 'unknown'}")
         if served.model_uri:
             lines.append(f"  model     {served.model_uri}")
+        if served.card:
+            lines.append(f"  card      {served.card}  (flowers-tfx models show {served.version})")
         lines.extend(f"  note:     {note}" for note in served.notes)
     return "\n".join(lines)
+
+
+def read_card(serving_dir: str, version: int, as_json: bool = False) -> str:
+    """The model card of one version (Markdown, or its JSON); FlowersError
+    naming what is missing, or why the Pusher wrote none."""
+    from pipeline.errors import FlowersError
+
+    folder = pushed_versions.version_dirs(serving_dir).get(version)
+    if folder is None:
+        raise FlowersError(f"{serving_dir}: no version {version}")
+    path = serving_layout.join(str(folder), serving_layout.CARD_JSON if as_json else serving_layout.CARD_MD)
+    if not serving_layout.is_file(path):
+        try:
+            card = (pushed_versions.read_manifest(folder) or {}).get("model_card") or {}
+        except pushed_versions.ServingDirError:
+            card = {}
+        why = card.get("error") if isinstance(card, dict) else None
+        raise FlowersError(f"{path}: no model card ({why or 'pushed before versions carried one'})")
+    return serving_layout.read_text(path)

@@ -10,31 +10,22 @@ the spec's, not this checkout's configuration.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from google.protobuf import json_format
 
+from components.shared import eval_results
 from pipeline.config import GateConfig
 from pipeline.reporting.run_outputs import Artifact, ExecutionArtifacts
 from pipeline.runners.rehearsal.storage import Storage
 
-_ACCURACY = "SparseCategoricalAccuracy"
-
 
 def gate_of(eval_config_json: str) -> GateConfig:
-    """The [gate] thresholds that ``dag.eval_config`` turned into this EvalConfig."""
+    """The [gate] thresholds that ``quality_gate.eval_config`` turned into this EvalConfig."""
     import tensorflow_model_analysis as tfma
 
     config = json_format.Parse(eval_config_json, tfma.EvalConfig(), ignore_unknown_fields=True)
-    gate = GateConfig()
-    for metrics_spec in config.metrics_specs:
-        for metric in metrics_spec.metrics:
-            if metric.class_name != _ACCURACY:
-                continue
-            gate.min_accuracy = metric.threshold.value_threshold.lower_bound.value
-            gate.max_accuracy_drop = -metric.threshold.change_threshold.absolute.value
-            for per_slice in metric.per_slice_thresholds:
-                gate.min_class_accuracy = per_slice.threshold.value_threshold.lower_bound.value
-                gate.max_class_accuracy_drop = -per_slice.threshold.change_threshold.absolute.value
-    return gate
+    return GateConfig(**asdict(eval_results.thresholds_of(config)))
 
 
 def _artifacts(entries: dict, storage: Storage) -> dict[str, list[Artifact]]:
