@@ -70,6 +70,20 @@ def test_no_modules_import_each_other_even_through_others():
     assert cycles == []
 
 
+MAX_MODULE_LINES = 350
+
+
+def test_no_module_of_the_application_is_over_350_lines():
+    """A module that long mixes concepts: split it by concept (tests may be longer)."""
+    too_long = {
+        str(path.relative_to(ROOT)): lines
+        for folder in ("pipeline", "components", "bench")
+        for path in (ROOT / folder).rglob("*.py")
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert too_long == {}
+
+
 def test_components_never_import_the_application():
     offenders = {
         file: sorted(name for name in names if name == "pipeline" or name.startswith("pipeline."))

@@ -101,6 +101,26 @@ def test_one_image_the_model_rejects_costs_only_itself(tmp_path):
     assert (first.class_id, first.class_name) == (1, "dandelion")
 
 
+def test_a_rejected_batch_is_screened_and_sent_again_without_the_images_that_do_not_decode():
+    """batch-predict's path: images screened from their headers only reach the model;
+    when it rejects the batch, the full screening names the culprit."""
+    good = [(f"photo{i}.jpg", jpeg((40 * i, 90, 90))) for i in range(3)]
+    cut = ("cut.jpg", jpeg((1, 2, 3), (200, 200))[:400])
+    classifier = FussyClassifier(rejected=cut[1])
+
+    answers = predict.classify_batch(classifier, [good[0], cut, *good[1:]], top_k=1, screen=predict.screen_image)
+
+    assert [type(a).__name__ for a in answers] == [
+        "ImagePrediction",
+        "ImageFailure",
+        "ImagePrediction",
+        "ImagePrediction",
+    ]
+    assert [a.file for a in answers] == ["photo0.jpg", "cut.jpg", "photo1.jpg", "photo2.jpg"]
+    assert answers[1].reason.startswith("not a decodable image (")
+    assert classifier.batches == [4, 3]  # the batch, then the three that decode, together
+
+
 def test_unreadable_files_are_named_with_their_reason(tmp_path):
     good = tmp_path / "good.jpg"
     good.write_bytes(jpeg((200, 200, 0)))
@@ -213,3 +233,18 @@ def test_the_command_prints_a_table_or_json_and_says_what_failed(trained, photos
 
     assert flowers_tfx(["predict", "--model", str(tmp_path), str(photos[0])]) == 2
     assert "nor a serving directory of numbered versions" in capsys.readouterr().err
+
+
+@pytest.mark.e2e
+def test_batch_predict_answers_as_predict_does_with_the_pipelines_own_model(trained, photos, tmp_path, capsys):
+    assert flowers_tfx(["predict", "--model", str(trained["serving"]), *map(str, photos), "--json"]) == 0
+    expected = {answer["file"]: answer["class_name"] for answer in json.loads(capsys.readouterr().out)}
+
+    glob = f"{photos[0].parent}/flower*"
+    assert (
+        flowers_tfx(["batch-predict", "--model", str(trained["serving"]), "--input", glob, "--out", str(tmp_path)]) == 0
+    )
+
+    lines = [json.loads(line) for shard in tmp_path.glob("predictions-*.jsonl") for line in shard.open()]
+    assert {line["file"]: line["class"] for line in lines} == expected
+    assert {line["model_version"] for line in lines} == {trained["version"].name}

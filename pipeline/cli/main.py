@@ -20,6 +20,7 @@ import warnings
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
 warnings.filterwarnings("ignore", message="You are using a non-supported Python version", category=FutureWarning)
 
+from pipeline.cli.batch_commands import add_batch_commands  # noqa: E402
 from pipeline.cli.data_commands import add_data_commands  # noqa: E402
 from pipeline.cli.image_commands import add_image_commands  # noqa: E402
 from pipeline.cli.model_commands import add_model_commands  # noqa: E402
@@ -50,6 +51,7 @@ examples:
   flowers-tfx data synth --out shards --images 500 --shards 4 --seed 1
   flowers-tfx config show --config my.toml
   flowers-tfx predict --model flowers-work/serving rose.jpg tulip.jpg
+  flowers-tfx batch-predict --model flowers-work/serving --input 'photos/*.jpg' --out predictions
   flowers-tfx models list --work-dir flowers-work
   flowers-tfx models promote VERSION --to /srv/models/flowers   # and models rollback
   flowers-tfx compile --config vertex.toml --out pipeline.json   # for Vertex AI
@@ -147,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_commands(commands)
     add_predict_command(commands)
     add_model_commands(commands)
+    add_batch_commands(commands)
     add_runs_commands(commands)
     add_vertex_commands(commands)
     add_rehearse_commands(commands)

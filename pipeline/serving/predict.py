@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import tensorflow as tf
 
@@ -26,6 +27,7 @@ from components.trainer import signatures
 from pipeline.serving.versions import find_saved_model
 
 DEFAULT_BATCH_SIZE = 32
+_JPEG = b"\xff\xd8\xff"  # the leading bytes decode_image takes for a JPEG
 
 
 @dataclass
@@ -62,7 +64,7 @@ class ImageFailure:
 
 @dataclass
 class PredictionReport:
-    model_dir: Path
+    model_dir: Path | str
     predictions: list[ImagePrediction] = field(default_factory=list)
     failures: list[ImageFailure] = field(default_factory=list)
 
@@ -74,7 +76,7 @@ class PredictionReport:
 class ImageClassifier:
     """A SavedModel's ``serving_default`` signature, loaded once."""
 
-    def __init__(self, model_dir: Path):
+    def __init__(self, model_dir: Path | str):
         self.model_dir = model_dir
         self._loaded = tf.saved_model.load(str(model_dir))  # keeps the signature's variables alive
         self._serve = self._loaded.signatures["serving_default"]
@@ -88,31 +90,43 @@ class ImageClassifier:
         return {name: tensor.numpy() for name, tensor in outputs.items()}
 
 
-def read_image(path: Path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> bytes:
-    """The file's bytes, checked to decode the way the serving graph decodes them.
+def screen_image(data: bytes, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS, decode: bool = True) -> bytes:
+    """``data`` when it decodes the way the serving graph decodes it.
 
-    Raises ValueError with the reason when the file cannot be read or decoded,
-    or when its header declares more than ``max_pixels`` pixels (checked
-    first: such a file is never decoded).
+    Raises ValueError with the reason when it is empty, its header declares
+    more than ``max_pixels`` pixels or is damaged (checked first: such an
+    image is never decoded), or, with ``decode``, it does not decode.
+    Screening keeps bad images away from the model, whose graph would fail
+    the whole batch (and print TensorFlow's "Local rendezvous is aborting").
     """
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ValueError(error.strerror or str(error)) from None
     if not data:
         raise ValueError("empty file")
     problem = header_problem(data, max_pixels)
     if problem:
         raise ValueError(problem)
+    if not decode:
+        return data
     try:
-        tf.io.decode_image(data, channels=3, expand_animations=False)
+        if data.startswith(_JPEG):
+            # libjpeg still reads every byte at 1/8 scale, so a damaged or cut
+            # JPEG fails as it would in full, at a fraction of the cost.
+            tf.io.decode_jpeg(data, channels=3, ratio=8)
+        else:
+            tf.io.decode_image(data, channels=3, expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
         raise ValueError(f"not a decodable image ({tf_error_text(error.message)})") from None
     return data
 
 
-# Lines TensorFlow puts before the reason when a loaded graph fails: a
-# preamble and, when it has them, the Python stack of the op's definition.
+def read_image(path: Path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> bytes:
+    """The file's bytes, screened (:func:`screen_image`); ValueError with the reason if not."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ValueError(error.strerror or str(error)) from None
+    return screen_image(data, max_pixels)
+
+
 def _to_prediction(file: str, outputs: dict, row: int, labels: list[str], top_k: int) -> ImagePrediction:
     probabilities = outputs[signatures.PROBABILITIES][row]
     best = sorted(range(len(probabilities)), key=lambda i: -probabilities[i])[:top_k]
@@ -124,26 +138,49 @@ def _to_prediction(file: str, outputs: dict, row: int, labels: list[str], top_k:
     )
 
 
-def _classify_batch(
-    classifier: ImageClassifier, batch: list[tuple[str, bytes]], top_k: int, report: PredictionReport
-) -> None:
-    """Classifies one batch; if the graph rejects it, each image alone, so one bad
-    file (that passed the decode check) costs only itself."""
+def classify_batch(
+    classifier: ImageClassifier,
+    batch: list[tuple[str, bytes]],
+    top_k: int,
+    screen: Callable[[bytes], bytes] | None = None,
+) -> list[ImagePrediction | ImageFailure]:
+    """One answer per ``(name, encoded image)`` of ``batch``, in its order: the
+    one batch entry that ``predict`` and ``batch-predict`` share.
+
+    One model call for the batch. If the graph rejects it, ``screen`` (when
+    given: a :func:`screen_image` that decodes) names the images that do not
+    decode, and the others go on; then each image alone, so one bad image
+    costs only itself. Screening only a rejected batch spares the decode of
+    every image that the model decodes anyway.
+    """
     try:
         outputs = classifier.classify([data for _, data in batch])
     except tf.errors.InvalidArgumentError as error:
+        if screen is not None:
+            return _screened(classifier, batch, top_k, screen)
         if len(batch) == 1:
-            report.failures.append(ImageFailure(batch[0][0], f"the model rejected it ({tf_error_text(error.message)})"))
-            return
-        for item in batch:
-            _classify_batch(classifier, [item], top_k, report)
-        return
-    for row, (file, _) in enumerate(batch):
-        report.predictions.append(_to_prediction(file, outputs, row, classifier.labels, top_k))
+            reason = f"the model rejected it ({tf_error_text(error.message)})"
+            return [ImageFailure(batch[0][0], reason)]
+        return [answer for item in batch for answer in classify_batch(classifier, [item], top_k)]
+    return [_to_prediction(name, outputs, row, classifier.labels, top_k) for row, (name, _) in enumerate(batch)]
+
+
+def _screened(classifier, batch, top_k, screen) -> list[ImagePrediction | ImageFailure]:
+    """A rejected batch again: the images ``screen`` refuses get its reason, the others one more model call."""
+    answers: dict[int, ImagePrediction | ImageFailure] = {}
+    passed = []
+    for index, (name, data) in enumerate(batch):
+        try:
+            passed.append((index, (name, screen(data))))
+        except ValueError as error:
+            answers[index] = ImageFailure(name, str(error))
+    classified = classify_batch(classifier, [item for _, item in passed], top_k) if passed else []
+    answers.update((index, answer) for (index, _), answer in zip(passed, classified, strict=True))
+    return [answers[index] for index in range(len(batch))]
 
 
 def predict_files(
-    model_path: Path,
+    model_path: Path | str,
     files: list[Path],
     top_k: int = 3,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -170,7 +207,8 @@ def predict_files(
         except ValueError as error:
             report.failures.append(ImageFailure(str(path), str(error)))
     for start in range(0, len(readable), batch_size):
-        _classify_batch(classifier, readable[start : start + batch_size], top_k, report)
+        for answer in classify_batch(classifier, readable[start : start + batch_size], top_k):
+            (report.failures if isinstance(answer, ImageFailure) else report.predictions).append(answer)
     order = {str(path): index for index, path in enumerate(files)}
     report.predictions.sort(key=lambda p: order[p.file])
     return report

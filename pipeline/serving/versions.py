@@ -42,14 +42,17 @@ def is_saved_model(folder: Path | str) -> bool:
     return serving_layout.is_file(serving_layout.join(str(folder), SAVED_MODEL_FILE))
 
 
-def find_saved_model(path: Path) -> Path:
+def find_saved_model(path: Path | str) -> Path | str:
     """The SavedModel at ``path``: the folder itself, or the highest version in it.
 
+    ``path`` may be an object-store URL (``gs://...``), which comes back as a
+    string, so that a batch job on Dataflow can name a model its workers read.
     Raises ServingDirError naming the path when it is neither.
     """
-    if not path.exists():
-        raise ServingDirError(f"{path}: no such directory")
-    if not path.is_dir():
+    path = _location(str(path))
+    if not serving_layout.is_dir(str(path)):
+        if serving_layout.is_remote(str(path)) or not Path(path).exists():
+            raise ServingDirError(f"{path}: no such directory")
         raise ServingDirError(f"{path}: not a directory (give a model version or serving directory)")
     if is_saved_model(path):
         return path
