@@ -16,6 +16,10 @@ import tf_keras as keras
 from tf_keras import layers
 
 from components.trainer.choices import MODEL_NAMES, PRETRAINED_MODELS, check
+from components.trainer.keras_autograph import leave_tf_keras_unconverted
+
+# Every model is built here: from now on tf_function traces skip tf_keras's internals.
+leave_tf_keras_unconverted()
 
 # The pretrained part of the transfer-learning models, found by this name
 # when the Trainer unfreezes it for fine-tuning.
