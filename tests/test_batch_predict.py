@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 from tiny_model import export_tiny_model
 
+from components.batch_inference import job
 from pipeline.cli.main import main as flowers_tfx
 from pipeline.config_loading import load_config
 from pipeline.serving import batch_predict
@@ -226,7 +227,7 @@ def test_the_dataflow_branch_submits_the_same_job_with_those_options(monkeypatch
 
     def record(model, glob, out, args, **settings):
         submitted.update(model=model, glob=glob, out=out, args=args)
-        return batch_predict.Tally(images=2, per_class={"roses": 2}, model_dir=model, out_dir=out)
+        return job.Tally(images=2, per_class={"roses": 2}, model_dir=model, out_dir=out)
 
     monkeypatch.setattr(batch_predict, "batch_predict", record)
     settings = [arg for key, value in VERTEX.items() for arg in ("--set", f"{key}={value}")]
