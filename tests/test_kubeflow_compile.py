@@ -17,6 +17,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipeline import vertex_specs
 from pipeline.cli.main import main
+from pipeline.cli.vertex_commands import describe_compiled
 from pipeline.config import ConfigError
 from pipeline.config_loading import load_config
 from pipeline.runners.kubeflow import compile_pipeline
@@ -234,6 +235,9 @@ def test_batch_inference_runs_on_what_the_pusher_pushed_with_the_beam_steps_opti
     assert container["image"] == IMAGE
     assert "components.batch_inference.executor.Executor" in container["args"]
     # Its Beam job goes to Dataflow with the other Beam steps: see the test above.
+    described = describe_compiled(vertex_config(**CLOUD_EVERYTHING), compiled["gpu.json"])
+    assert "inference   BatchInference over gs://flowers-test-bucket/photos/*.jpg after each push" in described
+    assert "BatchInference" not in describe_compiled(vertex_config(), compiled["plain.json"])
 
 
 def test_yaml_is_the_pipeline_spec(compiled):
