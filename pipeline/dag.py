@@ -291,10 +291,9 @@ def create_pipeline(
     ]
     if config.run.batch_inference_source:
         source = config.run.batch_inference_source
-        if "://" not in source:  # the step's process may start elsewhere
+        if "://" not in source:  # absolute: the parameter ML Metadata keeps names the files read
             source = os.path.abspath(os.path.expanduser(source))
-        # Classifies the images of run.batch_inference_source with the pushed model, into
-        # JSON Lines and a tally (a Beam job; nothing but the reason when nothing was pushed).
+        # Classifies the source's images with the pushed model into JSON Lines (skips when nothing was pushed).
         components.append(
             BatchInference(
                 pushed_model=pusher.outputs["pushed_model"],
