@@ -145,6 +145,10 @@ class RunConfig:
     # DirectRunner, an empty requirements file is added so that TFX does not
     # package itself for workers that never install it (pipeline/direct_runner.py).
     beam_args: list[str] = dataclasses.field(default_factory=list)
+    # A local or gs:// glob of images or of TFRecord shards (codelab format):
+    # after the Pusher, the BatchInference step classifies them with the pushed
+    # model, into JSON Lines. Empty = no such step.
+    batch_inference_source: str = ""
 
 
 @dataclasses.dataclass
@@ -279,6 +283,8 @@ VALUE_RANGES: dict[str, tuple[float | None, float | None]] = {
 }
 # List settings whose every item must be one of these.
 LIST_CHOICES: dict[str, tuple[str, ...]] = {"notify.on": RUN_OUTCOMES}
+# Settings that name files by a glob (empty: unset): local, or on Cloud Storage.
+GLOB_KEYS = ("run.batch_inference_source",)
 
 
 def sections(config: Config) -> dict[str, Any]:

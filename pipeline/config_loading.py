@@ -21,6 +21,7 @@ from typing import Any, Literal, Mapping
 
 from pipeline.config import (
     ENV_PREFIX,
+    GLOB_KEYS,
     LIST_CHOICES,
     VALUE_RANGES,
     Config,
@@ -114,6 +115,18 @@ def _check_range(key: str, value: Any) -> None:
         raise ConfigError(f"{key}: {value!r} is out of range; it must be {bounds}")
 
 
+def _check_glob(key: str, value: str) -> None:
+    """A glob of files: local or gs://, naming files rather than a folder."""
+    if not value:
+        return
+    if not value.strip():
+        raise ConfigError(f"{key}: {value!r} is blank; leave it empty to turn it off")
+    if "://" in value and not value.startswith("gs://"):
+        raise ConfigError(f"{key}: {value!r} is neither a local path nor a gs:// one")
+    if value.endswith("/"):
+        raise ConfigError(f"{key}: {value!r} names a folder; name its files, e.g. {value.rstrip('/')}/*.jpg")
+
+
 def set_value(config: Config, key: str, value: Any) -> None:
     """Sets ``section.key`` on ``config``, converting and checking the value."""
     by_name = sections(config)
@@ -128,6 +141,8 @@ def set_value(config: Config, key: str, value: Any) -> None:
         raise ConfigError(f"unknown configuration key {key!r}; valid keys in [{section_name}]: {', '.join(types)}")
     converted = _convert(key, value, types[field_name])
     _check_range(key, converted)
+    if key in GLOB_KEYS:
+        _check_glob(key, converted)
     setattr(section, field_name, converted)
 
 

@@ -4,6 +4,7 @@
       -> DriftGate (enough examples for a batch; no drift from the last blessed model's data)
       -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> AnomaliesGate -> Transform
       -> Trainer -> Evaluator (vs last blessed) -> Pusher (only if blessed)
+      [-> BatchInference (the pushed model over run.batch_inference_source), if configured]
       [-> ModelRegistryPusher, on Vertex AI if configured]
 
 The same DAG runs on this machine (``platform="local"``) and on Vertex AI
@@ -19,6 +20,7 @@ importable wherever the pipeline runs (this checkout, or the container).
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -46,9 +48,11 @@ from tfx.types import Channel, standard_artifacts
 
 import schema
 from components.anomalies_gate.component import AnomaliesGate
+from components.batch_inference.component import BatchInference
 from components.drift_gate.component import DriftGate
 from components.example_gen.component import ScreenedImportExampleGen
 from components.pusher.component import Pusher
+from components.shared.classifier import DEFAULT_BATCH_SIZE
 from pipeline import (
     direct_runner,
     vertex_specs,
@@ -60,6 +64,8 @@ from pipeline.quality_gate import eval_config
 PREPROCESSING_FN = "components.transform.preprocessing.preprocessing_fn"
 RUN_FN = "components.trainer.training.run_fn"
 HASH_BUCKETS = 100
+# Classes per line of the BatchInference step's JSON Lines (batch-predict's default).
+BATCH_INFERENCE_TOP_K = 3
 
 # Where the pipeline runs: LocalDagRunner here, or Vertex AI Pipelines.
 Platform = Literal["local", "vertex"]
@@ -283,6 +289,20 @@ def create_pipeline(
         evaluator,
         pusher,
     ]
+    if config.run.batch_inference_source:
+        source = config.run.batch_inference_source
+        if "://" not in source:  # absolute: the parameter ML Metadata keeps names the files read
+            source = os.path.abspath(os.path.expanduser(source))
+        # Classifies the source's images with the pushed model into JSON Lines (skips when nothing was pushed).
+        components.append(
+            BatchInference(
+                pushed_model=pusher.outputs["pushed_model"],
+                input_glob=source,
+                top_k=BATCH_INFERENCE_TOP_K,
+                batch_size=DEFAULT_BATCH_SIZE,
+                max_image_pixels=config.data.max_image_pixels,
+            )
+        )
     if platform == "vertex" and config.vertex.upload_model:
         from components.model_registry_pusher.component import ModelRegistryPusher  # the Vertex AI SDK: Vertex only
 

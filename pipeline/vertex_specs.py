@@ -87,6 +87,8 @@ def validate(config: Config) -> None:
             "set is made on this machine and cannot be read from the cloud)"
         )
     _gcs_path("data.source", config.data.source)
+    if config.run.batch_inference_source:
+        _gcs_path("run.batch_inference_source", config.run.batch_inference_source)
     for key in ("serving_dir", "dataflow_temp_location"):
         if getattr(vertex, key):
             _gcs_path(f"vertex.{key}", getattr(vertex, key))

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 from tiny_model import export_tiny_model
 
+from components.batch_inference import job
 from pipeline.cli.main import main as flowers_tfx
 from pipeline.config_loading import load_config
 from pipeline.serving import batch_predict
@@ -226,7 +227,7 @@ def test_the_dataflow_branch_submits_the_same_job_with_those_options(monkeypatch
 
     def record(model, glob, out, args, **settings):
         submitted.update(model=model, glob=glob, out=out, args=args)
-        return batch_predict.Tally(images=2, per_class={"roses": 2}, model_dir=model, out_dir=out)
+        return job.Tally(images=2, per_class={"roses": 2}, model_dir=model, out_dir=out)
 
     monkeypatch.setattr(batch_predict, "batch_predict", record)
     settings = [arg for key, value in VERTEX.items() for arg in ("--set", f"{key}={value}")]
@@ -255,3 +256,43 @@ def test_two_worker_processes_write_the_same_lines_as_one(serving, photos, tmp_p
         args = ["--input", glob, "--out", str(tmp_path / workers), "--workers", workers]
         assert flowers_tfx(["batch-predict", "--model", str(serving), *args]) == 0, capsys.readouterr().err
     assert read_lines(tmp_path / "1") == read_lines(tmp_path / "2")
+
+
+# ---------------------------------------------------------------- the pipeline's BatchInference step
+
+
+def run_step(version: str | None, input_glob: str, out: Path):
+    """The BatchInference executor after a Pusher that pushed ``version`` (None: nothing
+    pushed, as for a model not blessed); its output artifact."""
+    from tfx.types import standard_artifacts
+
+    from components.batch_inference import executor
+
+    pushed_model, result = standard_artifacts.PushedModel(), standard_artifacts.InferenceResult()
+    pushed_model.set_int_custom_property("pushed", int(version is not None))  # as TFX's Pusher marks it
+    if version is not None:
+        pushed_model.set_string_custom_property("pushed_destination", version)
+    result.uri = str(out)
+    properties = {"input_glob": input_glob, "top_k": 2, "batch_size": 4, "max_image_pixels": 10_000}
+    executor.Executor().Do({"pushed_model": [pushed_model]}, {"inference_result": [result]}, properties)
+    return result
+
+
+def test_the_step_skips_a_model_that_was_not_pushed_and_says_why(photos, tmp_path):
+    result = run_step(None, f"{photos}/*.jpg", tmp_path / "out")
+    assert "not blessed" in result.get_string_custom_property("skipped")
+    assert not result.get_string_custom_property("tally")
+    assert not (tmp_path / "out").exists()  # nothing read, nothing written
+
+
+def test_the_step_runs_the_same_job_on_the_pushed_version(serving, photos, tmp_path):
+    (photos / "huge.jpg").write_bytes(jpeg((9, 9, 9), size=(200, 100)))  # over its pixel budget
+    version = str(find_saved_model(serving))
+    result = run_step(version, f"{photos}/*.jpg", tmp_path / "out")
+    lines = read_lines(tmp_path / "out")
+    assert set(lines) == {str(path) for path in photos.glob("*.jpg")}
+    assert "pixels" in lines[str(photos / "huge.jpg")]["reason"]
+    assert all(len(line["top_k"]) == 2 and line["model_version"] == "3" for line in lines.values() if "class" in line)
+    tally = json.loads(result.get_string_custom_property("tally"))
+    assert (tally["images"], tally["refused"], tally["model_version"]) == (4, 1, "3")
+    assert sum(tally["per_class"].values()) == 3

@@ -51,12 +51,26 @@ def test_to_toml_round_trips(tmp_path):
         ("model.cache_mb", "-5", "model.cache_mb: -5 is out of range; it must be at least 0"),
         ("gate.min_accuracy", "1.5", "gate.min_accuracy: 1.5 is out of range; it must be between 0.0 and 1.0"),
         ("run.enable_cache", "maybe", "run.enable_cache: 'maybe' is not a boolean"),
+        ("run.batch_inference_source", " ", "run.batch_inference_source: ' ' is blank; leave it empty"),
+        ("run.batch_inference_source", "http://x/*.jpg", "neither a local path nor a gs:// one"),
+        (
+            "run.batch_inference_source",
+            "gs://bucket/photos/",
+            "names a folder; name its files, e.g. gs://bucket/photos/*.jpg",
+        ),
     ],
 )
 def test_bad_values_name_the_key(key, value, message):
     with pytest.raises(ConfigError) as error:
         load_config(overrides={key: value}, environ={})
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize("glob", ["", "photos/*.jpg", "gs://bucket/shards/*.tfrec", "/data/flowers00-230.tfrec"])
+def test_the_batch_inference_source_is_empty_or_a_local_or_gs_glob(glob):
+    config = load_config(overrides={"run.batch_inference_source": glob}, environ={})
+    assert config.run.batch_inference_source == glob
+    assert Config().run.batch_inference_source == ""  # off by default
 
 
 def test_file_errors_name_the_file(tmp_path):

@@ -4,7 +4,7 @@ The compiled files are parsed with kfp's own protos (PipelineJob for .json,
 PipelineSpec for .yaml) and checked for what Vertex AI will run: every
 component of the DAG in the configured image, the Trainer's Vertex AI
 Training job with the requested accelerator, Dataflow options when asked, the
-promotion step when asked, and no path of the compiling machine.
+promotion and batch inference steps when asked, and no path of the compiling machine.
 """
 
 import json
@@ -17,6 +17,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipeline import vertex_specs
 from pipeline.cli.main import main
+from pipeline.cli.vertex_commands import describe_compiled
 from pipeline.config import ConfigError
 from pipeline.config_loading import load_config
 from pipeline.runners.kubeflow import compile_pipeline
@@ -63,6 +64,7 @@ CLOUD_EVERYTHING = {
     "vertex.service_account": SERVICE_ACCOUNT,
     "vertex.upload_model": True,
     "vertex.endpoint": "flowers-endpoint",
+    "run.batch_inference_source": "gs://flowers-test-bucket/photos/*.jpg",
 }
 
 
@@ -146,6 +148,7 @@ def test_without_cloud_options_training_runs_in_the_pipeline_and_beam_locally(co
     for task in BEAM_TASKS:
         assert not any("DataflowRunner" in arg for arg in executor(spec, task)["container"]["args"])
     assert "ModelRegistryPusher" not in spec["root"]["dag"]["tasks"]
+    assert "BatchInference" not in spec["root"]["dag"]["tasks"]  # run.batch_inference_source is empty
 
 
 def test_the_trainer_asks_vertex_training_for_the_gpus(compiled):
@@ -185,7 +188,7 @@ def test_the_trainer_asks_for_a_tpu_vm_in_the_tpu_image(compiled):
 
 def test_beam_steps_go_to_dataflow_in_the_same_image(compiled):
     spec = json.loads(compiled["gpu.json"].read_text())["pipelineSpec"]
-    for task in BEAM_TASKS:
+    for task in (*BEAM_TASKS, "BatchInference"):  # the last one when run.batch_inference_source is set
         args = executor(spec, task)["container"]["args"]
         for expected in (
             "--runner=DataflowRunner",
@@ -222,6 +225,21 @@ def test_promotion_uploads_what_the_pusher_pushed(compiled):
     assert destination["filesystem"]["base_directory"] == "gs://flowers-test-bucket/root/serving"
 
 
+def test_batch_inference_runs_on_what_the_pusher_pushed_with_the_beam_steps_options(compiled):
+    spec = json.loads(compiled["gpu.json"].read_text())["pipelineSpec"]
+    task = spec["root"]["dag"]["tasks"]["BatchInference"]
+    source = task["inputs"]["artifacts"]["pushed_model"]["taskOutputArtifact"]
+    assert source == {"producerTask": "Pusher", "outputArtifactKey": "pushed_model"}
+    assert parameter(spec, "BatchInference", "input_glob") == "gs://flowers-test-bucket/photos/*.jpg"
+    container = executor(spec, "BatchInference")["container"]
+    assert container["image"] == IMAGE
+    assert "components.batch_inference.executor.Executor" in container["args"]
+    # Its Beam job goes to Dataflow with the other Beam steps: see the test above.
+    described = describe_compiled(vertex_config(**CLOUD_EVERYTHING), compiled["gpu.json"])
+    assert "inference   BatchInference over gs://flowers-test-bucket/photos/*.jpg after each push" in described
+    assert "BatchInference" not in describe_compiled(vertex_config(), compiled["plain.json"])
+
+
 def test_yaml_is_the_pipeline_spec(compiled):
     text = compiled["plain.yaml"].read_text()
     spec = json_format.ParseDict(yaml.safe_load(text), pipeline_spec_pb2.PipelineSpec())
@@ -250,6 +268,7 @@ def test_compiling_twice_gives_the_same_bytes(compiled, name, tmp_path):
         ({"vertex.training": True, "vertex.accelerator": "tpu"}, "vertex.tpu_image is required"),
         ({"vertex.endpoint": "e"}, "vertex.upload_model is false"),
         ({"run.pipeline_name": "Flowers_Pipeline"}, "run.pipeline_name"),
+        ({"run.batch_inference_source": "photos/*.jpg"}, "run.batch_inference_source must be a gs:// path"),
     ],
 )
 def test_a_configuration_that_cannot_run_on_vertex_names_the_key(settings, message):

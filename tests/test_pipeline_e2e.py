@@ -6,10 +6,12 @@ whose serving signature classifies raw JPEG bytes; the second, with nothing
 changed, must come entirely from the TFX cache and push nothing new.
 
 The first run is the session's shared ``trained_run`` (tests/conftest.py);
-the reruns happen in a run of their own on the same shards (``fresh_run``).
+the reruns happen in a run of their own on the same shards (``reruns``),
+the last of them with the BatchInference step turned on.
 """
 
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -134,13 +136,29 @@ def run_again(small_run, shards: Path, work_dir: Path) -> str:
     return out
 
 
-def test_reruns_are_served_from_cache(first_run, small_run, shards, fresh_run):
-    work_dir = fresh_run  # a first run of its own: this test changes its work directory
-    assert first_run.returncode == 0
+@pytest.fixture(scope="module")
+def reruns(small_run, shards, tmp_path_factory) -> dict:
+    """A first run of its own on the shards (these tests change its work
+    directory), then the second and third: what they printed, and the
+    executions of each component after the third."""
+    work_dir = tmp_path_factory.mktemp("reruns") / "work"
+    first = run_again(small_run, shards, work_dir)
+    second = run_again(small_run, shards, work_dir)
+    third = run_again(small_run, shards, work_dir)
+    return {
+        "work_dir": work_dir,
+        "first": first,
+        "second": second,
+        "third": third,
+        "executions": executions_per_component(work_dir),
+    }
+
+
+def test_reruns_are_served_from_cache(reruns):
+    work_dir, second, third = reruns["work_dir"], reruns["second"], reruns["third"]
     # The second run has a blessed baseline that the first did not: the
     # Evaluator compares the (cached) model with it, and the Pusher sees that
     # this model is already serving.
-    second = run_again(small_run, shards, work_dir)
     for component in ("ImportExampleGen", "StatisticsGen", "Transform", "Trainer"):
         assert f"{component:<32} from cache" in second
     assert "Already serving from" in second
@@ -148,15 +166,37 @@ def test_reruns_are_served_from_cache(first_run, small_run, shards, fresh_run):
     assert len(pushed_versions(work_dir)) == 1
 
     # With nothing changed since, every component comes from the cache.
-    third = run_again(small_run, shards, work_dir)
     for component in COMPONENTS:
         if component != "latest_blessed_model_resolver":
             assert f"{component:<32} from cache" in third, component
-    for component, runs in executions_per_component(work_dir).items():
+    for component, runs in reruns["executions"].items():
         assert len(runs) == 3, component
         if component != "latest_blessed_model_resolver":
             assert runs[2].last_known_state == metadata_store_pb2.Execution.CACHED, component
-    assert len(pushed_versions(work_dir)) == 1
+
+
+def test_the_batch_inference_step_classifies_its_source_with_the_pushed_model(reruns, small_run, shards):
+    """Once more with run.batch_inference_source: every other step comes from the
+    cache, and the new one writes a line per record of the shards."""
+    work_dir = reruns["work_dir"]
+    source = f"{shards}/*.tfrec"
+    result, out = small_run.run(source, work_dir, **{"run.batch_inference_source": source})
+    assert result.succeeded, out
+    for component in ("ImportExampleGen", "Trainer", "Evaluator", "Pusher"):
+        assert f"{component:<32} from cache" in out, component
+    assert f"{'BatchInference':<32} done" in out
+    [version] = pushed_versions(work_dir)
+
+    [execution] = executions_per_component(work_dir)["BatchInference"]
+    assert execution.last_known_state == metadata_store_pb2.Execution.COMPLETE
+    [folder] = (work_dir / "pipeline" / "BatchInference" / "inference_result").iterdir()
+    lines = [json.loads(line) for path in folder.glob("predictions-*.jsonl") for line in path.read_text().splitlines()]
+    records = sum(1 for path in shards.glob("*.tfrec") for _ in tf.data.TFRecordDataset(str(path)))
+    assert len(lines) == records and len({line["file"] for line in lines}) == records
+    assert all(line["class"] in schema.LABELS and line["model_version"] == version.name for line in lines)
+    tally = json.loads((folder / "tally.json").read_text())
+    assert tally["images"] == records and tally["refused"] == 0
+    assert f"Batch inference: {records} of {records} image(s) classified by version {version.name}" in out
 
 
 def test_records_breaking_the_schema_stop_the_run_before_transform(small_run, tmp_path):

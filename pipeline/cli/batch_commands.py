@@ -3,8 +3,9 @@
     flowers-tfx batch-predict --model DIR --input GLOB --out DIR [--workers N]
     flowers-tfx batch-predict ... --runner DataflowRunner --config vertex.toml
 
-The job itself is ``pipeline/serving/batch_predict.py``; this module reads
-the options, builds the Beam options and prints the tally. Beam and
+The job itself is ``components/batch_inference/job.py``, started by
+``pipeline/serving/batch_predict.py``; this module reads the options,
+builds the Beam options and prints the tally. Beam and
 TensorFlow are imported only when the command runs.
 """
 

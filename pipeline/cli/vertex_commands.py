@@ -111,6 +111,9 @@ def describe_compiled(config, spec: Path) -> str:
         promotion += f", then Model Registry model '{config.run.pipeline_name}'"
         if vertex.endpoint:
             promotion += f" deployed to endpoint '{vertex.endpoint}'"
+    inference = ""
+    if config.run.batch_inference_source:
+        inference = f"  inference   BatchInference over {config.run.batch_inference_source} after each push\n"
     return (
         f"Wrote {spec}: pipeline '{config.run.pipeline_name}' for Vertex AI Pipelines\n"
         f"  image       {vertex.image}\n"
@@ -118,6 +121,7 @@ def describe_compiled(config, spec: Path) -> str:
         f"  beam steps  {beam}\n"
         f"  trainer     {trainer}\n"
         f"  promotion   {promotion}\n"
+        f"{inference}"
     )
 
 

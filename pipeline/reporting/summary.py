@@ -2,7 +2,8 @@
 
 Everything here is read from the run's own artifacts: the statistics (examples
 per split and class), the anomalies, the Trainer's per-epoch history, TFMA's
-evaluation and validation results, the blessing and the push.
+evaluation and validation results, the blessing, the push, and the
+BatchInference step's tally when it ran.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 
 import schema
 from components.anomalies_gate.component import read_anomalies
+from components.batch_inference.executor import SKIPPED_KEY, TALLY_KEY
 from components.drift_gate.component import REPORT_FILE as DRIFT_REPORT_FILE
 from components.example_gen.component import QUARANTINE_DIR, QUARANTINED_KEY, SCREENED_KEY
 from components.pusher.component import ALREADY_SERVING_KEY
@@ -70,6 +72,11 @@ class RunSummary:
     # classes), and those the last blessed model it was compared with learned from.
     spans: list[dict] = field(default_factory=list)
     baseline_spans: list[int] = field(default_factory=list)
+    # The BatchInference step's output folder, and its tally (images,
+    # per_class, refused, model_version) or why it skipped.
+    inference_uri: str | None = None
+    inference_tally: dict | None = None
+    inference_skipped: str | None = None
 
 
 def class_counts(statistics_uri: str, split: str) -> dict[str, int]:
@@ -166,7 +173,30 @@ def summarize(artifacts: dict[str, ExecutionArtifacts], timings, gate) -> RunSum
     if pushed is not None and pushed.properties.get("pushed"):
         summary.pushed_path = str(pushed.properties.get("pushed_destination"))
         summary.already_serving = bool(pushed.properties.get(ALREADY_SERVING_KEY))
+    inference = first("BatchInference", "inference_result")
+    if inference is not None:
+        summary.inference_uri = inference.uri
+        summary.inference_skipped = inference.properties.get(SKIPPED_KEY) or None
+        tally = inference.properties.get(TALLY_KEY)
+        summary.inference_tally = json.loads(tally) if tally else None
     return summary
+
+
+def format_inference(summary: RunSummary) -> list[str]:
+    """The BatchInference step's lines: its tally, or why it skipped (none when it did not run)."""
+    if summary.inference_skipped:
+        return [f"Batch inference skipped: {summary.inference_skipped}"]
+    tally = summary.inference_tally
+    if not tally:
+        return []
+    classified = tally["images"] - tally["refused"]
+    refused = f", {tally['refused']} refused" if tally["refused"] else ""
+    return [
+        f"Batch inference: {classified} of {tally['images']} image(s) classified{refused} "
+        f"by version {tally['model_version']}",
+        "  " + ", ".join(f"{name} {tally['per_class'].get(name, 0)}" for name in schema.LABELS),
+        f"  predictions in {summary.inference_uri}",
+    ]
 
 
 def format_summary(summary: RunSummary) -> str:
@@ -230,4 +260,5 @@ def format_summary(summary: RunSummary) -> str:
         lines.append(f"Pushed to {summary.pushed_path}")
     elif evaluation is not None:
         lines.append("Not pushed: the serving directory is unchanged")
+    lines.extend(format_inference(summary))
     return "\n".join(lines)

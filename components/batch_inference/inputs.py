@@ -1,4 +1,4 @@
-"""What ``batch-predict`` reads: image files, or TFRecord shards of the codelab format.
+"""What ``batch-predict`` and the BatchInference step read: image files, or TFRecord shards of the codelab format.
 
 A glob names one kind or the other: names ending in a TFRecord suffix
 (``.tfrec``, ``.tfrecord``...) are shards whose records hold the image bytes
@@ -8,7 +8,7 @@ image file, keyed by its path. Paths may be local or on an object store
 
 Every image's header is screened as ``predict`` screens it (empty, damaged,
 over the pixel budget) before the model sees it; one that does not decode
-is found when the model rejects its batch (batch_model.py). Either way it
+is found when the model rejects its batch (model_handler.py). Either way it
 becomes a refusal with its reason, never an exception that stops the job.
 """
 
@@ -22,14 +22,16 @@ import tensorflow as tf
 
 from components.records import features
 from components.records.image_budget import DEFAULT_MAX_IMAGE_PIXELS
-from pipeline.errors import FlowersError
-from pipeline.serving.predict import screen_image
+from components.shared.classifier import screen_image
 
 RECORD_SUFFIXES = (".tfrec", ".tfrecord", ".tfrecords", ".tfrec.gz", ".tfrecord.gz")
 
 
-class InputError(FlowersError):
-    """A glob that names nothing readable, or an output folder already used (exit status 2)."""
+class InputError(ValueError):
+    """A glob that names nothing readable, or an output folder already used.
+
+    ``batch-predict`` reports it as a bad path (exit status 2); in the
+    pipeline it fails the BatchInference step with this message."""
 
 
 @dataclass(frozen=True)

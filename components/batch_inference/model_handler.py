@@ -3,9 +3,9 @@
 RunInference loads the model once per worker process (``load_model``),
 groups the images into batches (``batch_elements_kwargs``) and hands each
 batch to ``run_inference``, which is ``predict``'s own batch entry,
-:func:`pipeline.serving.predict.classify_batch`: the same signature on the
-same encoded bytes, so a line of ``batch-predict`` says what ``predict``
-says for that image. Elements are ``(key, encoded image)``; the answers are
+:func:`components.shared.classifier.classify_batch`: the same signature on the
+same encoded bytes, so a line of ``batch-predict`` (and of the pipeline's
+BatchInference step) says what ``predict`` says for that image. Elements are ``(key, encoded image)``; the answers are
 ``ImagePrediction`` or, for an image the graph rejects, ``ImageFailure``
 with the reason the full screening gives (the images come here screened
 from their headers only; a batch the graph rejects is screened in full).
@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from apache_beam.ml.inference.base import ModelHandler
 
 from components.records.image_budget import DEFAULT_MAX_IMAGE_PIXELS
-from pipeline.serving.predict import DEFAULT_BATCH_SIZE, ImageClassifier, classify_batch, screen_image
+from components.shared.classifier import DEFAULT_BATCH_SIZE, ImageClassifier, classify_batch, screen_image
 
 
 class ServingSignatureHandler(ModelHandler):
