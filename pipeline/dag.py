@@ -19,7 +19,7 @@ importable wherever the pipeline runs (this checkout, or the container).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Literal
 
 from pipeline import lean_tfx  # noqa: F401  (first: it makes TFX's imports lean)
@@ -55,6 +55,7 @@ from pipeline import (
 )
 from pipeline.config import Config
 from pipeline.config_loading import with_recipe
+from pipeline.data.location import DataLocation
 from pipeline.quality_gate import eval_config
 
 PREPROCESSING_FN = "components.transform.preprocessing.preprocessing_fn"
@@ -63,14 +64,6 @@ HASH_BUCKETS = 100
 
 # Where the pipeline runs: LocalDagRunner here, or Vertex AI Pipelines.
 Platform = Literal["local", "vertex"]
-
-
-@dataclass(frozen=True)
-class DataLocation:
-    """Shards as ImportExampleGen wants them: a base directory and a pattern in it."""
-
-    base: str
-    pattern: str
 
 
 def example_gen_configs(config: Config, location: DataLocation):
