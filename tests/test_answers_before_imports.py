@@ -74,6 +74,7 @@ def work(tmp_path_factory) -> Path:
         (["config", "show"], 0, "[model]"),
         (["config", "keys"], 0, "model.name"),
         (["data", "inspect", "{tmp}/nowhere/*.tfrec"], 2, "error: no files match"),
+        (["data", "convert", "--from", "{tmp}/nowhere", "--out", "out"], 2, "does not exist or is not a folder"),
         (["run", "--set", "model.epochs=-1"], 2, "error: configuration: model.epochs: -1 is out of range"),
         (["run", "--no-such-option"], 2, "unrecognized arguments: --no-such-option"),
         (["predict", "--server", "http://127.0.0.1:9", "rose.jpg"], 1, "no answer"),

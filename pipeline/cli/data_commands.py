@@ -109,6 +109,9 @@ def _convert(args: argparse.Namespace) -> int:
             f"unexpected argument {args.beam_args[0]!r}; Apache Beam options go after -- "
             "and look like --runner=DataflowRunner"
         )
+    from pipeline.data.photo_folders import list_source_images
+
+    list_source_images(args.source_dir)  # a wrong --from is named before TensorFlow and Beam load
     from pipeline.data.convert import convert_folder  # heavy: TensorFlow, Beam
 
     mode = "pad" if args.pad else "crop"
