@@ -14,6 +14,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
+from components.records.pixel_budget import DEFAULT_MAX_IMAGE_PIXELS
 from components.trainer.choices import LR_SCHEDULES, MODEL_NAMES, OPTIMIZERS, PRECISIONS, STRATEGIES
 from pipeline.errors import FlowersError
 
@@ -54,7 +55,7 @@ class DataConfig:
     # The largest image (width x height, read from its header) that is ever
     # decoded: screening, data convert/inspect, predict and the exported model
     # refuse larger ones, so a small "decompression bomb" cannot exhaust memory.
-    max_image_pixels: int = 40_000_000
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
 
 
 @dataclasses.dataclass

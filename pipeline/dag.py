@@ -21,7 +21,7 @@ importable wherever the pipeline runs (this checkout, or the container).
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Literal
 
 from pipeline import lean_tfx  # noqa: F401  (first: it makes TFX's imports lean)
@@ -59,6 +59,7 @@ from pipeline import (
 )
 from pipeline.config import Config
 from pipeline.config_loading import with_recipe
+from pipeline.data.location import DataLocation
 from pipeline.quality_gate import eval_config
 
 PREPROCESSING_FN = "components.transform.preprocessing.preprocessing_fn"
@@ -69,14 +70,6 @@ BATCH_INFERENCE_TOP_K = 3
 
 # Where the pipeline runs: LocalDagRunner here, or Vertex AI Pipelines.
 Platform = Literal["local", "vertex"]
-
-
-@dataclass(frozen=True)
-class DataLocation:
-    """Shards as ImportExampleGen wants them: a base directory and a pattern in it."""
-
-    base: str
-    pattern: str
 
 
 def example_gen_configs(config: Config, location: DataLocation):

@@ -30,12 +30,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-# The budget when nothing else is configured: 40 megapixels. The flower photos
-# are at most a few megapixels; a 40 MP RGB image decodes to 120 MB of uint8
-# and 480 MB of float32, which the Beam workers and a server can afford.
-DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
-# The setting's name, for messages (components do not import the configuration).
-SETTING = "data.max_image_pixels"
+from components.records.pixel_budget import DEFAULT_MAX_IMAGE_PIXELS, SETTING  # noqa: F401 - readers name it here too
 
 _JPEG, _PNG, _GIF, _BMP = b"\xff\xd8\xff", b"\x89PN", b"GIF", b"BM"
 # Start-of-frame markers (baseline, progressive, lossless, arithmetic...);

@@ -52,6 +52,11 @@ examples:
 
 def command_batch_predict(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    from components.shared.serving_layout import is_remote
+    from pipeline.serving.versions import find_saved_model
+
+    if not is_remote(args.model_dir):  # an object store is looked at by the job, with TensorFlow
+        find_saved_model(args.model_dir)  # a wrong local --model is named before TensorFlow and Beam load
     from pipeline.serving import batch_predict  # heavy: TensorFlow, Beam
 
     # Beam relays each local worker's start-up warnings (no staging folder, options

@@ -104,13 +104,16 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from pipeline.data.convert import convert_folder
-
     if args.beam_args and not args.beam_args[0].startswith("-"):
         raise FlowersError(
             f"unexpected argument {args.beam_args[0]!r}; Apache Beam options go after -- "
             "and look like --runner=DataflowRunner"
         )
+    from pipeline.data.photo_folders import list_source_images
+
+    list_source_images(args.source_dir)  # a wrong --from is named before TensorFlow and Beam load
+    from pipeline.data.convert import convert_folder  # heavy: TensorFlow, Beam
+
     mode = "pad" if args.pad else "crop"
     result = convert_folder(
         args.source_dir, args.out, args.size, args.shards, mode, args.beam_args, _max_image_pixels(args)

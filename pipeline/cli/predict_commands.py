@@ -94,6 +94,9 @@ def _predict_remote(args: argparse.Namespace) -> int:
 def command_predict(args: argparse.Namespace) -> int:
     if args.endpoint or args.server:
         return _predict_remote(args)
+    from pipeline.serving.versions import find_saved_model
+
+    find_saved_model(args.model_dir)  # a wrong --model is named before TensorFlow loads
     from pipeline.serving.predict import format_predictions, predict_files  # heavy: TensorFlow
 
     max_pixels = args.max_image_pixels

@@ -23,7 +23,8 @@ The job runs on Beam's DirectRunner by default; pass ``beam_args`` such as
 ``["--runner=DataflowRunner", "--project=...", "--region=...",
 "--temp_location=gs://...", "--setup_file=./setup.py"]`` to run it elsewhere
 (the workers must be able to import this package). Paths may be local or
-``gs://``: all file access goes through ``tf.io.gfile`` and Beam's file IO.
+``gs://``: the photo folder is listed by ``photo_folders.py`` (before Beam and
+TensorFlow load), everything else goes through ``tf.io.gfile`` and Beam's file IO.
 
 The output is deterministic: each photo's shard and position come from a hash
 of its ``class/file name``, so the same folder gives the same shards.
@@ -31,7 +32,6 @@ of its ``class/file name``, so the same folder gives the same shards.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 
@@ -40,6 +40,7 @@ import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from components.records.image_budget import DEFAULT_MAX_IMAGE_PIXELS
+from pipeline.data.photo_folders import PlannedImage, list_source_images, plan_shards
 from pipeline.data.shards import (
     SHARD_PREFIX,
     DataError,
@@ -51,7 +52,6 @@ from pipeline.data.shards import (
 from pipeline.data.square_photos import MODES, ImageDecodeError, square_jpeg
 from schema import LABELS
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 SKIPPED_REPORT = "skipped.txt"
 
 
@@ -69,78 +69,6 @@ class ConversionResult:
     def skipped_report(self) -> str:
         """Path of the ``skipped.txt`` written next to the shards."""
         return os.path.join(self.out_dir, SKIPPED_REPORT)
-
-
-# --------------------------------------------------------------------------- listing and planning
-
-
-@dataclass(frozen=True)
-class PlannedImage:
-    """A photo to convert: where it is, its class, and where its record will go."""
-
-    path: str
-    class_id: int
-    shard: int
-    order_key: str
-
-
-def _is_hidden(name: str) -> bool:
-    return name.startswith(".")
-
-
-def list_source_images(source_dir: str) -> tuple[list[tuple[str, int]], list[tuple[str, str]]]:
-    """Find the photos under ``source_dir/CLASS/``.
-
-    Returns ``(photos, rejected)``: photos as (path, class_id) and files in
-    class folders that are not photos as (path, reason). Hidden entries and
-    files directly in ``source_dir`` (a LICENSE.txt, say) are ignored. Raises
-    DataError for a missing folder, an unknown class folder or no class folder.
-    """
-    if not tf.io.gfile.isdir(source_dir):
-        raise DataError(f"source folder {source_dir} does not exist or is not a folder")
-    valid = ", ".join(LABELS)
-    photos: list[tuple[str, int]] = []
-    rejected: list[tuple[str, str]] = []
-    class_folders = 0
-    for entry in sorted(tf.io.gfile.listdir(source_dir)):
-        name = entry.rstrip("/")
-        folder = os.path.join(source_dir, name)
-        if _is_hidden(name) or not tf.io.gfile.isdir(folder):
-            continue
-        if name not in LABELS:
-            raise DataError(f"unknown class folder {name!r} in {source_dir}; valid class folders are: {valid}")
-        class_folders += 1
-        for file_entry in sorted(tf.io.gfile.listdir(folder)):
-            file_name = file_entry.rstrip("/")
-            path = os.path.join(folder, file_name)
-            if _is_hidden(file_name):
-                continue
-            if tf.io.gfile.isdir(path):
-                rejected.append((path, "is a folder; class folders are not searched recursively"))
-            elif os.path.splitext(file_name)[1].lower() not in IMAGE_EXTENSIONS:
-                rejected.append((path, "not a photo: expected a .jpg, .jpeg or .png file"))
-            else:
-                photos.append((path, LABELS.index(name)))
-    if class_folders == 0:
-        raise DataError(f"no class folders in {source_dir}; expected subfolders named: {valid}")
-    return photos, rejected
-
-
-def plan_shards(photos: list[tuple[str, int]], shards: int) -> list[PlannedImage]:
-    """Give every photo a shard, round-robin in a stable pseudo-random order.
-
-    The order comes from a hash of ``class/file name``, so it mixes classes
-    within every shard, does not depend on where the folder lives, and is the
-    same on every run. Shard sizes differ by at most one, less the photos
-    that turn out to be unreadable (rare, and they are reported).
-    """
-    keyed = []
-    for path, class_id in photos:
-        relative = f"{LABELS[class_id]}/{os.path.basename(path)}"
-        keyed.append((hashlib.sha256(relative.encode("utf-8")).hexdigest(), path, class_id))
-    keyed.sort()
-    used = max(1, min(shards, len(keyed)))
-    return [PlannedImage(path, class_id, i % used, key) for i, (key, path, class_id) in enumerate(keyed)]
 
 
 # --------------------------------------------------------------------------- the Beam job

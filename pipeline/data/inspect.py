@@ -15,14 +15,12 @@ An image whose header declares more pixels than the budget
 
 from __future__ import annotations
 
+import glob
 import os
 from collections import Counter
 from dataclasses import dataclass, field
 
-import tensorflow as tf
-
-from components.records.image_budget import DEFAULT_MAX_IMAGE_PIXELS
-from components.records.record_format import parse_record
+from components.records.pixel_budget import DEFAULT_MAX_IMAGE_PIXELS
 from pipeline.data.shards import DataError, parse_shard_filename
 from schema import LABELS
 
@@ -109,6 +107,10 @@ def _size_text(size) -> str:
 
 def _read_shard(path: str, report: InspectionReport, max_pixels: int) -> ShardSummary:
     """Read one file record by record, adding what it finds to ``report``."""
+    import tensorflow as tf
+
+    from components.records.record_format import parse_record  # TensorFlow too
+
     parsed_name = parse_shard_filename(path)
     summary = ShardSummary(path, 0, parsed_name[1] if parsed_name else None)
     compression = "GZIP" if path.endswith(".gz") else ""
@@ -130,6 +132,31 @@ def _read_shard(path: str, report: InspectionReport, max_pixels: int) -> ShardSu
     return summary
 
 
+def _local_files(pattern: str) -> list[str]:
+    """Python's glob, so that a wrong local path is named before TensorFlow loads."""
+    if os.path.isdir(pattern):
+        pattern = os.path.join(pattern, "*.tfrec")
+    paths = sorted(path for path in glob.glob(pattern) if not os.path.isdir(path))
+    if not paths:
+        raise DataError(f"no files match {pattern}")
+    return paths
+
+
+def _remote_files(pattern: str) -> list[str]:
+    """TensorFlow's filesystem, for ``gs://`` and other object stores."""
+    import tensorflow as tf
+
+    try:
+        if tf.io.gfile.isdir(pattern):
+            pattern = os.path.join(pattern, "*.tfrec")
+        paths = sorted(path for path in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(path))
+    except tf.errors.OpError as error:
+        raise DataError(f"cannot list {pattern}: {error.message}") from None
+    if not paths:
+        raise DataError(f"no files match {pattern}")
+    return paths
+
+
 def inspect_shards(pattern: str, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> InspectionReport:
     """Inspect every TFRecord file matching ``pattern`` (a glob, local or gs://).
 
@@ -140,14 +167,7 @@ def inspect_shards(pattern: str, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> 
     """
     if max_pixels < 1:
         raise DataError(f"the pixel budget must be at least 1, got {max_pixels}")
-    if tf.io.gfile.isdir(pattern):
-        pattern = os.path.join(pattern, "*.tfrec")
-    try:
-        paths = sorted(path for path in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(path))
-    except tf.errors.OpError as error:
-        raise DataError(f"cannot list {pattern}: {error.message}") from None
-    if not paths:
-        raise DataError(f"no files match {pattern}")
+    paths = _remote_files(pattern) if "://" in pattern else _local_files(pattern)
     report = InspectionReport(pattern)
     for path in paths:
         report.shards.append(_read_shard(path, report, max_pixels))

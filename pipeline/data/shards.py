@@ -24,12 +24,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
-
-import tensorflow as tf
+from typing import TYPE_CHECKING
 
 from components.records import features
 from pipeline.errors import FlowersError
 from schema import LABELS
+
+if TYPE_CHECKING:
+    import tensorflow as tf  # imported where records are written: names and DataError need none
 
 SHARD_PREFIX = "flowers"
 SHARD_SUFFIX = ".tfrec"
@@ -79,19 +81,27 @@ def shard_sizes(total: int, shards: int) -> list[int]:
 
 
 def _bytes_feature(values: Sequence[bytes]) -> tf.train.Feature:
+    import tensorflow as tf
+
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=list(values)))
 
 
 def _int64_feature(values: Sequence[int]) -> tf.train.Feature:
+    import tensorflow as tf
+
     return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
 
 
 def _float_feature(values: Sequence[float]) -> tf.train.Feature:
+    import tensorflow as tf
+
     return tf.train.Feature(float_list=tf.train.FloatList(value=list(values)))
 
 
 def make_example(jpeg_bytes: bytes, class_id: int, height: int, width: int) -> tf.train.Example:
     """Build one record; ``label`` and ``one_hot_class`` are derived from ``class_id``."""
+    import tensorflow as tf
+
     if not 0 <= class_id < len(LABELS):
         raise ValueError(f"class_id must be in 0..{len(LABELS) - 1} {LABELS}, got {class_id}")
     one_hot = [1.0 if i == class_id else 0.0 for i in range(len(LABELS))]
@@ -124,6 +134,8 @@ def write_shard(path: str, records: Iterable[bytes]) -> int:
     Returns the number written. A partly written file is deleted when writing
     fails, so a shard name never promises records that are not there.
     """
+    import tensorflow as tf
+
     written = 0
     try:
         with tf.io.TFRecordWriter(path) as writer:
@@ -152,6 +164,8 @@ def write_shards(
     removes the shards it wrote) if ``records`` yields more or fewer than
     ``total``. Returns the shard paths in index order.
     """
+    import tensorflow as tf
+
     sizes = shard_sizes(total, shards)
     tf.io.gfile.makedirs(out_dir)
     iterator = iter(records)

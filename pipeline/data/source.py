@@ -11,15 +11,14 @@ and ExampleGen's driver resolves ``span-{SPAN}/*.tfrec`` to the latest span.
 from __future__ import annotations
 
 import errno
+import glob
 import re
 import shutil
 from pathlib import Path
 from typing import TextIO
 
-import tensorflow as tf
-
 from pipeline.config import Config
-from pipeline.dag import DataLocation
+from pipeline.data.location import DataLocation
 from pipeline.data.shards import DataError
 from pipeline.data.synth import write_synthetic_shards
 
@@ -82,11 +81,12 @@ def check_local_data(location: DataLocation, config: Config) -> None:
         patterns = [config.data.train_pattern, config.data.eval_pattern]
     for pattern in patterns:
         try:
-            # Any span: the driver picks the latest among those that match.
-            matches = tf.io.gfile.glob(_PLACEHOLDER.sub("*", str(base / pattern)))
-        except (OSError, tf.errors.OpError) as error:
-            reason = getattr(error, "strerror", None) or getattr(error, "message", None) or str(error)
-            raise DataError(f"{base / pattern}: cannot list the shards ({reason})") from None
+            # Any span: the driver picks the latest among those that match. A
+            # local path: Python's glob, so that a wrong path is named before
+            # TensorFlow loads.
+            matches = glob.glob(_PLACEHOLDER.sub("*", str(base / pattern)))
+        except OSError as error:
+            raise DataError(f"{base / pattern}: cannot list the shards ({error.strerror or error})") from None
         if not matches:
             raise DataError(f"{base / pattern}: no files match this pattern")
         for match in matches:

@@ -15,9 +15,12 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from components.run_notifier.webhook import outcome_text
-from pipeline.reporting.summary import RunSummary
+
+if TYPE_CHECKING:  # summary.py reads artifacts with TensorFlow; `runs list` reads only this file's JSON
+    from pipeline.reporting.summary import RunSummary
 
 OUTCOME_FILE = "outcome.json"
 

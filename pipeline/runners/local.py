@@ -18,25 +18,23 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, TextIO
-
-from pipeline import lean_tfx  # noqa: F401  (first: it makes TFX's imports lean)
-
-# isort: split
-
-from tfx.orchestration import metadata
-from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+from typing import TYPE_CHECKING, Iterator, TextIO
 
 from components.shared.common import exclusive_lock, utc_timestamp
-from pipeline import dag
 from pipeline.config import Config
 from pipeline.config_loading import to_toml
 from pipeline.data import source as data_source
 from pipeline.errors import FlowersError
-from pipeline.reporting import mlmd, notify, report, run_outputs
-from pipeline.reporting import outcome as outcome_lib
-from pipeline.reporting import summary as summary_lib
+from pipeline.reporting import mlmd, run_outputs
 from pipeline.runners import progress
+
+if TYPE_CHECKING:
+    from pipeline.reporting import outcome as outcome_lib
+    from pipeline.reporting import summary as summary_lib
+
+# TFX, TensorFlow and Beam (about 12 s of CPU) are imported by run_local only
+# after the lock, the metadata store and the data are checked, so that a
+# mistake a user can fix is named at once.
 
 
 class WorkDirLocked(FlowersError):
@@ -120,6 +118,18 @@ def run_local(config: Config, out: TextIO | None = None) -> RunResult:
         out.write(f"Work directory: {work_dir}\nRun log: {run_dir / 'pipeline.log'}\n\n")
         out.flush()
 
+        from pipeline import lean_tfx  # noqa: F401  (first: it makes TFX's imports lean)
+
+        # isort: split
+
+        from tfx.orchestration import metadata
+        from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+
+        from pipeline import dag
+        from pipeline.reporting import notify
+        from pipeline.reporting import outcome as outcome_lib
+        from pipeline.reporting import summary as summary_lib
+
         connection = metadata.sqlite_metadata_connection_config(str(config.metadata_path))
         pipeline = dag.create_pipeline(
             config,
@@ -176,6 +186,8 @@ def summarize_run(config: Config, connection, started_ms: int, pipeline, error: 
     Metadata, and the component it failed in (None when it did not fail)."""
     executions = run_outputs.read_run(connection, config.run.pipeline_name, started_ms)
     timings = [(run.node_id, run.how, run.seconds) for run in executions]
+    from pipeline.reporting import summary as summary_lib
+
     execution_ids = {run.node_id: run.execution_id for run in executions if run.how in ("ran", "cached")}
     summary = summary_lib.summarize(run_outputs.read_artifacts(connection, execution_ids), timings, config.gate)
     component = None
@@ -190,6 +202,9 @@ def write_outputs(
 ) -> Path | None:
     """Writes outcome.json, summary.txt and the report; a failure (a full disk,
     say) is one warning line, after the outcome is already on the terminal."""
+    from pipeline.reporting import outcome as outcome_lib
+    from pipeline.reporting import report
+
     try:
         if outcome is not None:
             outcome_lib.write_outcome(outcome, run_dir)

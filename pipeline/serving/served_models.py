@@ -9,6 +9,7 @@ cannot be known is then said, not guessed.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,26 @@ class ServedModel:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def card_metrics(folder: Path) -> Metrics | None:
+    """The push-time figures the Pusher wrote into the version's model card
+    (``model_card.json``, rounded to 4 places): plain JSON, so listing versions
+    loads no TensorFlow. None when the version has no card with an evaluation."""
+    path = serving_layout.join(str(folder), serving_layout.CARD_JSON)
+    if not serving_layout.is_file(path):
+        return None
+    try:
+        card = json.loads(serving_layout.read_text(path))
+        evaluation, gate = card.get("evaluation") or {}, card.get("gate") or {}
+        return Metrics(
+            accuracy=float(evaluation["accuracy"]),
+            example_count=int(evaluation["examples"]),
+            per_class_accuracy=dict(evaluation["per_class_accuracy"]),
+            failures=[] if gate.get("verdict") == "BLESSED" else list(gate.get("reasons") or []),
+        )
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None  # an older or damaged card: the Evaluator's own output says it
 
 
 def read_metrics(lineage: ModelLineage) -> Metrics:
@@ -108,7 +129,7 @@ def describe_version(version: int, folder: Path, reader: LineageReader | None, n
         served.notes.append("metrics unknown: ML Metadata has no evaluation of this model")
         return served
     try:
-        served.metrics = read_metrics(served.lineage)
+        served.metrics = card_metrics(folder) or read_metrics(served.lineage)
     except Exception as error:  # noqa: BLE001 - TFMA's errors vary; one version must not hide the others
         served.notes.append(f"metrics unreadable from {served.lineage.evaluation_uri}: {error}")
     return served
