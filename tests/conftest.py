@@ -22,6 +22,12 @@ from pathlib import Path
 
 import pytest
 
+from components.shared import tf_environment
+
+# Before any test module imports TensorFlow (some do before they import the
+# project): its environment, as the CLI and the components set it.
+tf_environment.configure()
+
 # The project is cloned next to shared/, which holds real data on development
 # machines only; tests that need it skip when it is absent.
 SHARED_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
