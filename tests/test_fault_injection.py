@@ -101,6 +101,7 @@ def test_two_runs_push_into_one_serving_directory(small_run, small_shards, tmp_p
                 timeout=300,
             )
             listings.append((done.returncode, done.stdout + done.stderr))
+            time.sleep(1)  # `runs list` answers in a fraction of a second: let the runs have the CPU
 
     reader = threading.Thread(target=list_runs)
     reader.start()
