@@ -43,6 +43,13 @@ def mobilenetv2(weights="none", seed=3, dropout=0.0):
     return models.build_model("mobilenetv2", SIZE, 5, dropout=dropout, weights=weights)
 
 
+def outputs(model, inputs) -> np.ndarray:
+    """The model's inference outputs, computed eagerly: the reference values
+    the tests compare with need no traced predict function (a MobileNetV2's
+    takes seconds to trace, its eager call on a few 32-pixel images does not)."""
+    return model(inputs, training=False).numpy()
+
+
 def compile_for_test(model):
     settings = recipes.resolve({**Config().model.__dict__, "name": "mobilenetv2"})
     trainer.compile_model(model, settings, 0.01, 5)
@@ -79,6 +86,9 @@ def test_the_head_is_made_of_the_models_own_layers():
 
 @pytest.mark.slow  # runs MobileNetV2 on images (about 30 s)
 def test_features_come_once_per_record_with_their_labels_and_flips(data, transform_output):
+    """The frozen base runs once over every training record, in order: each
+    record's pooled features, those of its left-right flip and its label; and
+    the head on those features answers as the full network on the images."""
     model = mobilenetv2()
     split = frozen_features.split_frozen_base(model)
     batches = frozen_features.transformed_batches(train_files(data), transform_output, 5)  # 5, 5, 5, 1
@@ -87,13 +97,11 @@ def test_features_come_once_per_record_with_their_labels_and_flips(data, transfo
     labels = np.concatenate([labels for _, labels in batches]).reshape(-1, 1)
     assert cached.plain.shape == cached.flipped.shape == (16, 1280)
     np.testing.assert_array_equal(cached.labels, labels)
-    np.testing.assert_allclose(cached.plain, split.extractor.predict(images, verbose=0), rtol=1e-5, atol=1e-6)
-    flipped = split.extractor.predict(images[:, :, ::-1, :], verbose=0)
+    np.testing.assert_allclose(cached.plain, outputs(split.extractor, images), rtol=1e-5, atol=1e-6)
+    flipped = outputs(split.extractor, images[:, :, ::-1, :])
     np.testing.assert_allclose(cached.flipped, flipped, rtol=1e-5, atol=1e-6)
     # The head on pooled features is the full network.
-    np.testing.assert_allclose(
-        split.head.predict(cached.plain, verbose=0), model.predict(images, verbose=0), rtol=1e-5, atol=1e-6
-    )
+    np.testing.assert_allclose(outputs(split.head, cached.plain), outputs(model, images), rtol=1e-5, atol=1e-6)
 
 
 def test_each_epoch_holds_every_example_once_plain_or_flipped():
@@ -130,6 +138,9 @@ def real_or_random_weights():
 @pytest.mark.slow  # trains MobileNetV2 twice (about 30 s)
 @pytest.mark.parametrize("weights", real_or_random_weights())
 def test_the_head_trained_on_cached_features_is_the_one_the_full_frozen_network_trains(data, transform_output, weights):
+    """Three epochs of the head on cached features leave the full model as
+    three epochs of the full frozen network do (same predictions), and those
+    predictions differ from the untrained model's."""
     batches = frozen_features.transformed_batches(train_files(data), transform_output, 16)
     images, labels = next(iter(batches))
     images, labels = images.numpy(), labels.numpy()
@@ -144,10 +155,10 @@ def test_the_head_trained_on_cached_features_is_the_one_the_full_frozen_network_
     cached = frozen_features.compute_features(split, batches)
     split.head.fit(cached.plain, cached.labels, batch_size=4, epochs=3, shuffle=False, verbose=0)
 
-    trained = full.predict(images, verbose=0)
-    np.testing.assert_allclose(cached_model.predict(images, verbose=0), trained, rtol=1e-4, atol=1e-6)
+    trained = outputs(full, images)
+    np.testing.assert_allclose(outputs(cached_model, images), trained, rtol=1e-4, atol=1e-6)
     # ...and training did change the predictions, in the full model itself.
-    untrained = mobilenetv2(weights).predict(images, verbose=0)
+    untrained = outputs(mobilenetv2(weights), images)
     assert np.max(np.abs(untrained - trained)) > 1e-3
 
 

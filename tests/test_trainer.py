@@ -5,6 +5,7 @@ A transform graph is made with tft_beam exactly as Transform makes it, and
 """
 
 import logging
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,16 +21,68 @@ def data(tmp_path_factory):
     return make_trainer_data(tmp_path_factory.mktemp("trainer"), 40, 20)
 
 
+class EpochLines(logging.Handler):
+    """Keeps the Trainer's one-line epoch summaries ("Epoch 3/3: loss ...")."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines = []
+
+    def emit(self, record):
+        if record.msg == trainer.EPOCH_LOG_FORMAT:
+            self.lines.append(record.getMessage().split(":")[0])
+
+
 @pytest.fixture(scope="module")
-def exported(data):
-    """One trained and exported model, shared by the export tests."""
-    args = fn_args(data, 1, epochs=1)
-    trainer.run_fn(args)
-    return args
+def resumed(data):
+    """One model trained as a re-run Trainer trains it, shared by the tests
+    that read it: a run_fn killed after its second of three epochs, then a
+    new execution that resumes it, finishes and exports. Both run with
+    ``model.cache_mb = 0``. Returns the retry's fn_args, the epochs the retry
+    logged, and the cache budget of every dataset either run made."""
+    from components.trainer import input_pipeline
+
+    original_epoch_end, original_make_dataset = trainer.EpochLogger.on_epoch_end, input_pipeline.make_dataset
+    budgets = []
+
+    def killed_in_epoch_two(self, epoch, logs=None):
+        original_epoch_end(self, epoch, logs)
+        if epoch == 1:
+            raise KeyboardInterrupt("killed")
+
+    def recording(*args, **kwargs):
+        budgets.append(kwargs["cache_budget_bytes"])
+        return original_make_dataset(*args, **kwargs)
+
+    absl_logger, epochs = logging.getLogger("absl"), EpochLines()  # the Trainer logs through absl
+    level = absl_logger.level
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(input_pipeline, "make_dataset", recording)
+        patch.setattr(trainer.EpochLogger, "on_epoch_end", killed_in_epoch_two)
+        with pytest.raises(KeyboardInterrupt):
+            trainer.run_fn(fn_args(data, 2, seed=7, cache_mb=0))
+        patch.setattr(trainer.EpochLogger, "on_epoch_end", original_epoch_end)
+        retry = fn_args(data, 3, seed=7, cache_mb=0)  # a new execution, as TFX makes for a re-run
+        absl_logger.setLevel(logging.INFO)
+        absl_logger.addHandler(epochs)
+        try:
+            trainer.run_fn(retry)
+        finally:
+            absl_logger.removeHandler(epochs)
+            absl_logger.setLevel(level)
+    return SimpleNamespace(args=retry, epoch_lines=epochs.lines, budgets=budgets)
+
+
+@pytest.fixture(scope="module")
+def exported(resumed):
+    """The resumed run's fn_args: its export, shared by the export tests."""
+    return resumed.args
 
 
 @pytest.mark.slow  # trains a model
 def test_run_fn_exports_both_signatures(exported):
+    """The export answers encoded images (serving_default) and serialized
+    tf.Examples (from_examples) alike, with probabilities, class ids and names."""
     model = tf.saved_model.load(exported.serving_model_dir)
     jpegs = [synthetic_jpeg(5, i, i % 5, 60) for i in range(3)]
     by_bytes = model.signatures["serving_default"](image_bytes=tf.constant(jpegs))
@@ -46,6 +99,7 @@ def test_run_fn_exports_both_signatures(exported):
 
 @pytest.mark.slow  # trains a model
 def test_export_holds_warmup_requests_that_the_model_answers(exported):
+    """The export carries TF Serving warmup requests, each one the model answers."""
     from tensorflow_serving.apis import prediction_log_pb2
 
     from components.trainer import signatures
@@ -66,29 +120,12 @@ def test_export_holds_warmup_requests_that_the_model_answers(exported):
 
 
 @pytest.mark.slow  # trains a model
-def test_a_restarted_trainer_resumes_from_its_last_epoch(data, monkeypatch, caplog):
-    original = trainer.EpochLogger.on_epoch_end
-
-    def killed_in_epoch_two(self, epoch, logs=None):
-        original(self, epoch, logs)
-        if epoch == 1:
-            raise KeyboardInterrupt("killed")
-
-    monkeypatch.setattr(trainer.EpochLogger, "on_epoch_end", killed_in_epoch_two)
-    with pytest.raises(KeyboardInterrupt):
-        trainer.run_fn(fn_args(data, 2, seed=7))
-    monkeypatch.setattr(trainer.EpochLogger, "on_epoch_end", original)
-
-    caplog.set_level(logging.INFO)
-    caplog.set_level(logging.INFO, logger="absl")  # the Trainer logs through absl
-    caplog.clear()  # the killed run's epochs
-    retry = fn_args(data, 3, seed=7)  # a new execution, as TFX makes for a re-run
-    trainer.run_fn(retry)
-    epochs = [r.getMessage() for r in caplog.records if r.msg == trainer.EPOCH_LOG_FORMAT]
-    assert [line.split(":")[0] for line in epochs] == ["Epoch 3/3"]
-    assert tf.io.gfile.exists(retry.serving_model_dir)
-    # The checkpoints are gone once training has finished.
-    assert not tf.io.gfile.exists(trainer.backup_dir(retry, retry.custom_config["model"]))
+def test_a_restarted_trainer_resumes_from_its_last_epoch(resumed):
+    """The retry of a run killed after its second epoch trains only the third,
+    exports, and removes the checkpoints it resumed from."""
+    assert resumed.epoch_lines == ["Epoch 3/3"]
+    assert tf.io.gfile.exists(resumed.args.serving_model_dir)
+    assert not tf.io.gfile.exists(trainer.backup_dir(resumed.args, resumed.args.custom_config["model"]))
 
 
 # --------------------------------------------------------------------- the input pipeline
@@ -163,16 +200,7 @@ def test_later_passes_read_the_cache_not_the_files(data, transform_output, tmp_p
 
 
 @pytest.mark.slow  # trains a model
-def test_model_cache_mb_zero_turns_the_cache_off(data, monkeypatch):
-    from components.trainer import input_pipeline
-
-    budgets = []
-    original = input_pipeline.make_dataset
-
-    def recording(*args, **kwargs):
-        budgets.append(kwargs["cache_budget_bytes"])
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(input_pipeline, "make_dataset", recording)
-    trainer.run_fn(fn_args(data, 4, epochs=1, cache_mb=0))
-    assert budgets == [0, 0]
+def test_model_cache_mb_zero_turns_the_cache_off(resumed):
+    """With model.cache_mb = 0 every dataset run_fn makes (training and
+    evaluation, in the killed run and in its retry) gets no cache budget."""
+    assert resumed.budgets == [0, 0, 0, 0]
