@@ -9,7 +9,7 @@ split. The synthetic data set is generated into the work directory first,
 untimed, so that neither side pays for drawing it; the pipeline would do it
 once on a user's first run.
 
-    python -m bench.bench_end_to_end            # the defaults: 1,000 images, 12 epochs; best of 2
+    python -m bench.bench_end_to_end            # the defaults: 1,000 images, 24 epochs; best of 2
     python -m bench.bench_end_to_end --quick    # 300 images, 2 epochs; once
 
 The two commands alternate, each run of the pipeline in a new work directory.
