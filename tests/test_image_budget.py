@@ -163,6 +163,18 @@ def test_other_formats_are_left_to_the_decoder():
 # ------------------------------------------------------------------ the record screening
 
 
+def test_opening_within_a_budget_leaves_pillows_own_limit_alone():
+    """The budget is Pillow's limit for that one open: a chart drawn later in
+    the same process (the model card's) is not refused by a small budget."""
+    from PIL import Image
+
+    before = Image.MAX_IMAGE_PIXELS
+    image_budget.open_image(PHOTO, max_pixels=3500).close()
+    with pytest.raises(image_budget.ImageBudgetError):
+        image_budget.open_image(PHOTO, max_pixels=100)
+    assert Image.MAX_IMAGE_PIXELS == before
+
+
 def test_the_screening_refuses_a_bomb_without_decoding_it():
     started = time.perf_counter()
     problems = screening.record_problems(record(BOMB_23K))

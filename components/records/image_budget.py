@@ -288,7 +288,9 @@ def open_image(data: bytes, max_pixels: int):
     problem = header_problem(data, max_pixels)
     if problem:
         raise ImageBudgetError(problem)
-    Image.MAX_IMAGE_PIXELS = max_pixels
+    # Pillow checks its limit while opening: set it for this call only, so the
+    # process's other users of Pillow (a chart, a thumbnail) keep their own.
+    pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels
     with warnings.catch_warnings():
         # Pillow warns between one and two budgets; the check below refuses those.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -296,6 +298,8 @@ def open_image(data: bytes, max_pixels: int):
             picture = Image.open(io.BytesIO(data))
         except Image.DecompressionBombError as error:
             raise ImageBudgetError(f"image is over the budget of {max_pixels:,} pixels ({SETTING}): {error}") from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = pillow_limit
     problem = check_budget(picture.width, picture.height, max_pixels)
     if problem:
         picture.close()

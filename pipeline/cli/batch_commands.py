@@ -59,22 +59,26 @@ def command_batch_predict(args: argparse.Namespace) -> int:
         find_saved_model(args.model_dir)  # a wrong local --model is named before TensorFlow and Beam load
     from pipeline.serving import batch_predict  # heavy: TensorFlow, Beam
 
-    # Beam relays each local worker's start-up warnings (no staging folder, options
-    # meant for the runner): nothing a user can act on.
-    logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
-
     options = batch_predict.beam_args(config, args.runner, args.workers)
     if args.runner == "DataflowRunner":
         batch_predict.check_remote({"--model": args.model_dir, "--input": args.input, "--out": args.out})
-    tally = batch_predict.batch_predict(
-        args.model_dir,
-        args.input,
-        args.out,
-        options,
-        top_k=args.top_k,
-        batch_size=args.batch_size,
-        max_pixels=args.max_image_pixels or config.data.max_image_pixels,
-    )
+    # Beam relays each local worker's start-up warnings (no staging folder, options
+    # meant for the runner): nothing a user can act on. Quiet for this job only.
+    relay = logging.getLogger("apache_beam.runners.portability.local_job_service")
+    level = relay.level
+    relay.setLevel(logging.ERROR)
+    try:
+        tally = batch_predict.batch_predict(
+            args.model_dir,
+            args.input,
+            args.out,
+            options,
+            top_k=args.top_k,
+            batch_size=args.batch_size,
+            max_pixels=args.max_image_pixels or config.data.max_image_pixels,
+        )
+    finally:
+        relay.setLevel(level)
     print(tally.format())
     if tally.refused:
         print(f"{tally.refused} of {tally.images} image(s) refused", file=sys.stderr)
