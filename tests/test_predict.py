@@ -204,8 +204,14 @@ def test_predict_answers_what_tf_serving_would_for_a_rest_request(trained, photo
         probabilities = {s.class_name: s.probability for s in prediction.predictions}
         expected = dict(zip(schema.LABELS, served["probabilities"][row].numpy().tolist(), strict=True))
         assert probabilities == pytest.approx(expected, abs=1e-6)
-    # The PNG is the first JPEG re-encoded losslessly: the same pixels, the same answer.
-    assert report.predictions[-1].class_id == report.predictions[0].class_id
+    # The PNG is the first JPEG re-encoded losslessly. The JPEG is decoded at a
+    # reduced scale by libjpeg and the PNG in full, then resized, so the pixels
+    # differ slightly: nearly the same probabilities (the tiny model's classes
+    # are close to a tie, so the top class itself may differ).
+    png, jpeg = (
+        {s.class_name: s.probability for s in p.predictions} for p in (report.predictions[-1], report.predictions[0])
+    )
+    assert png == pytest.approx(jpeg, abs=0.05)
 
 
 @pytest.mark.e2e
