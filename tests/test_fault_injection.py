@@ -5,8 +5,12 @@ third lists the runs of one of them; then runs of the pipeline are killed
 with SIGKILL at seeded random moments in every component (the Pusher's copy
 included) while a second writer pushes into the same serving directory.
 After every kill the serving directory holds only whole versions that load
-and answer a JPEG, ``models list`` exits 0, ML Metadata opens, and the next
-run in the work directory completes.
+and answer a JPEG, ``models list`` exits 0 and ML Metadata opens.
+
+The kills go through the components in the order they run, so each killed
+run is also the recovery of the kill before it: it must get through the
+component killed last time (or it fails instead of being killed, and the
+test says so), and a last run after every kill must complete.
 
 Replay a failure with ``FLOWERS_FAULT_SEED=<the printed seed>``.
 """
@@ -190,6 +194,11 @@ class KilledRun:
         claims = self.serving / ".claims"
         return names | ({f".claims/{n}" for n in os.listdir(claims)} if claims.is_dir() else set())
 
+    def finished(self, component: str) -> bool:
+        """Whether this run got through ``component`` (ran it, or took it from the cache)."""
+        prefix = f"  {component:<32} "
+        return any(line.startswith(prefix) and "running" not in line for line in self.lines)
+
     def where(self) -> str:
         """The component the run was in when it died, from its progress lines."""
         running = None
@@ -281,12 +290,12 @@ def check_metadata_opens(work: Path) -> None:
 
 
 def plan_kills(rng: random.Random) -> list[tuple[str, str]]:
-    """(component, how the Pusher is killed) for each kill: every component once,
-    the Pusher three times (in its claim, in its copy, at a random moment), shuffled."""
-    plan = [(name, "delay") for name in COMPONENTS if name != "Pusher"]
-    plan += [("Pusher", "claim"), ("Pusher", "copy"), ("Pusher", "delay")]
-    rng.shuffle(plan)
-    return plan
+    """(component, how the Pusher is killed) for each kill: every component once
+    in the order they run, then the Pusher three times (in its claim, in its
+    copy, at a random moment) in a random order."""
+    pusher = [("Pusher", "claim"), ("Pusher", "copy"), ("Pusher", "delay")]
+    rng.shuffle(pusher)
+    return [(name, "delay") for name in COMPONENTS if name != "Pusher"] + pusher
 
 
 DEFAULT_SEED = 20261205  # 13 kills over 12 components when it was chosen
@@ -310,27 +319,35 @@ def test_sigkill_at_random_moments_while_another_writer_pushes(small_run, small_
     jpeg, checked, tally, listings = a_jpeg(), set(), Counter(), 0
     check_versions(serving, checked, jpeg)
 
+    previous = None
     for round_number, (target, pusher_moment) in enumerate(plan_kills(rng), 1):
-        # Give the target real work: new data for the components that read it,
-        # a new seed (a new model to push) for the Trainer and after; the
-        # small components are killed in their run or cache lookup.
-        if target in ("ImportExampleGen", "StatisticsGen", "Transform"):
+        # Give the target real work. New data at the first kill gives every
+        # component after ImportExampleGen data it has not seen, and each later
+        # target meets work undone: its run was killed, or it never ran on this
+        # data. Only a Pusher killed again needs a new model (a new seed) to push.
+        if target == "ImportExampleGen":
             data = tmp_path / f"shards-{round_number}"
             write_synthetic_shards(str(data), images=120, shards=1, seed=1000 + round_number, size=48)
             source = f"{data}/*.tfrec"
-        elif target in ("Trainer", "Evaluator", "Pusher"):
+        elif target == previous == "Pusher":
             settings["model.seed"] = rng.randrange(10_000)
         delay = rng.uniform(0, SPAN_SECONDS.get(target, 0.02) * 0.8)
         killed = KilledRun(small_run.cli_args(source, work, **settings), target, delay, serving, pusher_moment)
-        # The second writer pushes at a random moment of the run; when the target
-        # is the Pusher, near it (the run needs about 15 s to start and some more to reach it).
-        writer.push_after(rng.uniform(0, 25))
+        # The second writer pushes at a random moment of the run; when the
+        # target comes late, later (a run needs about 10 s to start).
+        writer.push_after(rng.uniform(0, 25 if target in ("Trainer", "Evaluator", "Pusher") else 12))
         killed.run()
         writer.join()
         where = killed.where()
         assert killed.process.returncode == -signal.SIGKILL, (
             f"round {round_number}: the run was not killed (target {target}):\n{''.join(killed.lines)}"
         )
+        if previous not in (None, target):  # this run is the recovery of the last kill
+            assert killed.finished(previous), (
+                f"round {round_number}: killed before it got through {previous}, killed last time:\n"
+                + "".join(killed.lines)
+            )
+        previous = target
         tally[where] += 1
         print(
             f"round {round_number}: killed in {where} (target {target}, {killed.killed_at}), "
@@ -350,10 +367,11 @@ def test_sigkill_at_random_moments_while_another_writer_pushes(small_run, small_
         listings += 1
         check_metadata_opens(work)
 
-        result, out = small_run.run(source, work, **settings)
-        assert result.state in ("pushed", "unchanged", "not_blessed"), out  # exit status 0 or 3
-        assert result.succeeded or result.state == "not_blessed", out
-        check_versions(serving, checked, jpeg)
+    # The run after the last kill completes.
+    result, out = small_run.run(source, work, **settings)
+    assert result.state in ("pushed", "unchanged", "not_blessed"), out  # exit status 0 or 3
+    assert result.succeeded or result.state == "not_blessed", out
+    check_versions(serving, checked, jpeg)
 
     writer.push_after(0)  # a last push removes whatever a killed push left
     writer.join()
