@@ -14,8 +14,10 @@ e2e test is slow too), so ``./test.sh -m "not slow"`` is the quick loop.
 
 import contextlib
 import dataclasses
+import fcntl
 import io
 import os
+import pickle
 import sys
 import tempfile
 from pathlib import Path
@@ -123,27 +125,57 @@ def captured_output():
             texts["stderr"] = err.getvalue() + native_err.read().decode(errors="replace")
 
 
+def shared_folder(tmp_path_factory) -> Path:
+    """A folder shared by the session's worker processes (pytest-xdist gives
+    each its own base folder under one parent); this session's base folder
+    when there are no workers."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextlib.contextmanager
+def made_once(folder: Path, name: str):
+    """Holds ``folder/name.lock`` while the caller looks for ``folder/name``
+    and makes it if missing: the first worker process to get there makes it,
+    the others wait and reuse it."""
+    with open(folder / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield folder / name
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def small_shards(tmp_path_factory) -> Path:
-    """A folder of small synthetic shards (SMALL_SHARDS), ``trained_run``'s data.
-    Read it, do not change it."""
+    """A folder of small synthetic shards (SMALL_SHARDS), ``trained_run``'s data,
+    written once per session. Read it, do not change it."""
     from pipeline.data.synth import write_synthetic_shards
 
-    folder = tmp_path_factory.mktemp("small-shards")
-    write_synthetic_shards(str(folder), **SMALL_SHARDS)
+    with made_once(shared_folder(tmp_path_factory), "small-shards") as folder:
+        if not folder.is_dir():
+            write_synthetic_shards(str(folder) + ".partial", **SMALL_SHARDS)
+            os.rename(str(folder) + ".partial", folder)
     return folder
 
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory, small_run, small_shards) -> TrainedRun:
     """One small pipeline run, made by ``flowers-tfx run`` (in this process),
-    shared by every test that only reads a finished run. Do not change its
+    shared by every test that only reads a finished run, in every worker
+    process of the session (the first to need it makes it). Do not change its
     work directory: use ``fresh_run`` for that."""
+    with made_once(shared_folder(tmp_path_factory), "trained-run.pickle") as saved:
+        if saved.is_file():
+            return pickle.loads(saved.read_bytes())
+        run = make_trained_run(shared_folder(tmp_path_factory) / "trained-run-work", small_run, small_shards)
+        saved.write_bytes(pickle.dumps(run))
+        return run
+
+
+def make_trained_run(work_dir: Path, small_run: SmallRun, shards: Path) -> TrainedRun:
     from pipeline.cli.main import main as flowers_tfx
     from pipeline.runners import local
-
-    shards = small_shards
-    work_dir = tmp_path_factory.mktemp("trained-run-work")
 
     results, original = [], local.run_local
 

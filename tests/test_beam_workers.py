@@ -15,6 +15,10 @@ import pytest
 from pipeline import direct_runner
 
 WORKER_MODE = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+# The whole run takes one worker process per Beam step: enough to ship every
+# step's functions out of this process (a second worker adds only its start-up,
+# about 10 s of CPU importing TensorFlow, per step).
+ONE_WORKER = ["--direct_running_mode=multi_processing", "--direct_num_workers=1"]
 # Set in the run's environment, so its worker processes (which inherit it) can be told from any other.
 RUN_MARKER = "FLOWERS_TEST_BEAM_RUN"
 
@@ -76,14 +80,14 @@ def worker_processes(marker: str) -> list[psutil.Process]:
 
 
 @pytest.mark.e2e
-@pytest.mark.slow  # the whole pipeline, each Beam step in two worker processes
+@pytest.mark.slow  # the whole pipeline, each Beam step in a worker process
 def test_pipeline_in_beam_worker_processes_pushes_and_leaves_no_worker_e2e(
     small_run, small_shards, tmp_path, monkeypatch
 ):
     marker = uuid.uuid4().hex
     monkeypatch.setenv(RUN_MARKER, marker)
     work = tmp_path / "work"
-    result, out = small_run.run(f"{small_shards}/*.tfrec", work, **{"run.beam_args": " ".join(WORKER_MODE)})
+    result, out = small_run.run(f"{small_shards}/*.tfrec", work, **{"run.beam_args": " ".join(ONE_WORKER)})
     assert result.succeeded, out
     pushed = [p for p in (work / "serving").iterdir() if p.is_dir() and p.name.isdigit()]  # not .claims
     assert len(pushed) == 1 and (pushed[0] / "saved_model.pb").exists(), out

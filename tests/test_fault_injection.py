@@ -69,22 +69,19 @@ def staging_folders(serving: Path) -> list[str]:
     return [name for name in os.listdir(serving) if name.startswith(".staging-")] if serving.is_dir() else []
 
 
-# ------------------------------------------------------------------ two runs, one serving directory
+# ------------------------------------------------------------------ two runs, one serving directory, then kills
 
 
-def test_two_runs_push_into_one_serving_directory(small_run, small_shards, tmp_path):
-    from pipeline.data.synth import write_synthetic_shards
-
-    other_shards = tmp_path / "other-shards"
-    write_synthetic_shards(str(other_shards), images=200, shards=2, seed=12, size=64)
-    serving = tmp_path / "serving"
-    work = [tmp_path / "work-a", tmp_path / "work-b"]
+def two_runs_push_into_one_serving_directory(small_run, sources: list[str], work: list[Path], serving: Path) -> None:
+    """Two ``flowers-tfx run`` processes, one per work directory, push into
+    ``serving`` while ``runs list`` reads the first work directory."""
     work[0].mkdir()  # so that `runs list` reads it from the start
-    sources = [f"{small_shards}/*.tfrec", f"{other_shards}/*.tfrec"]
     runs = [
         subprocess.Popen(
             flowers_tfx_command(
-                *small_run.cli_args(sources[i], work[i], **{"run.serving_dir": serving, "model.seed": 100 + i})
+                *small_run.cli_args(
+                    sources[i], work[i], **{**ALWAYS_BLESS, "run.serving_dir": serving, "model.seed": 100 + i}
+                )
             ),
             cwd=REPO,
             stdout=subprocess.PIPE,
@@ -301,7 +298,9 @@ def plan_kills(rng: random.Random) -> list[tuple[str, str]]:
 DEFAULT_SEED = 20261205  # 13 kills over 12 components when it was chosen
 
 
-def test_sigkill_at_random_moments_while_another_writer_pushes(small_run, small_shards, tmp_path):
+def test_two_runs_push_together_then_runs_are_killed_while_another_writer_pushes(small_run, small_shards, tmp_path):
+    """Two runs push into one serving directory; then the first one's work
+    directory takes the kills (one scenario: the kills need a pushed model)."""
     from pipeline.data.synth import write_synthetic_shards
 
     # A fixed plan by default, so CI is repeatable; FLOWERS_FAULT_SEED=N tries another.
@@ -313,8 +312,11 @@ def test_sigkill_at_random_moments_while_another_writer_pushes(small_run, small_
     source = f"{small_shards}/*.tfrec"
     started = time.monotonic()
 
-    result, out = small_run.run(source, work, **settings)
-    assert result.succeeded, out
+    other_shards = tmp_path / "other-shards"
+    write_synthetic_shards(str(other_shards), images=200, shards=2, seed=12, size=64)
+    two_runs_push_into_one_serving_directory(
+        small_run, [source, f"{other_shards}/*.tfrec"], [work, tmp_path / "work-b"], serving
+    )
     writer = SecondWriter(serving, numbered_versions(serving)[0])
     jpeg, checked, tally, listings = a_jpeg(), set(), Counter(), 0
     check_versions(serving, checked, jpeg)

@@ -7,7 +7,8 @@ changed, must come entirely from the TFX cache and push nothing new.
 
 The first run is the session's shared ``trained_run`` (tests/conftest.py);
 the reruns happen in a run of their own on the same shards (``reruns``),
-the last of them with the BatchInference step turned on.
+then once with the BatchInference step turned on and once with a per-class
+floor that the model cannot reach.
 """
 
 import io
@@ -197,6 +198,28 @@ def test_the_batch_inference_step_classifies_its_source_with_the_pushed_model(re
     tally = json.loads((folder / "tally.json").read_text())
     assert tally["images"] == records and tally["refused"] == 0
     assert f"Batch inference: {records} of {records} image(s) classified by version {version.name}" in out
+
+
+def test_a_class_below_its_floor_is_named_and_nothing_new_is_pushed(reruns, small_run, shards):
+    """Once more with a per-class floor the model cannot reach: only the
+    Evaluator runs again, each class below the floor is named, and the
+    serving directory keeps what it had."""
+    work_dir = reruns["work_dir"]
+    before = pushed_versions(work_dir)
+    result, out = small_run.run(f"{shards}/*.tfrec", work_dir, **{"gate.min_class_accuracy": 0.99})
+    assert result.succeeded, out
+    assert f"{'Trainer':<32} from cache" in out and f"{'Evaluator':<32} done" in out
+    evaluation = result.summary.evaluation
+    assert not evaluation.blessed and result.state == "not_blessed"
+    # One epoch on 200 pictures leaves some class below 0.99; each is named with its value and the floor.
+    per_class = {name: value for name, value in evaluation.per_class_accuracy.items() if value is not None}
+    below = sorted(name for name, value in per_class.items() if value < 0.99)
+    assert below
+    for name in below:
+        reason = next(r for r in evaluation.reasons if f"on class {name} " in r)
+        assert reason == f"sparse_categorical_accuracy on class {name} {per_class[name]:.3f} is below the floor 0.990"
+    assert "NOT BLESSED: sparse_categorical_accuracy on class" in out
+    assert pushed_versions(work_dir) == before
 
 
 def test_records_breaking_the_schema_stop_the_run_before_transform(small_run, tmp_path):
