@@ -32,7 +32,7 @@ HISTORY = {
     "settings": {"name": "convnet", "image_size": 64, "epochs": 2, "optimizer": "adam"},
     "train_examples": 40,
     "eval_examples": 10,
-    "epochs": {"loss": [1.5, 1.2], "val_sparse_categorical_accuracy": [0.5, 0.7]},
+    "epochs": {"loss": [1.5, 1.2], "val_sparse_categorical_accuracy": [0.5, 0.7], "lr": [0.001, 1.234567e-05]},
 }
 
 
@@ -226,6 +226,14 @@ def test_the_registry_upload_carries_the_cards_summary_and_labels(tmp_path, monk
     assert description.startswith("serving version 7 from gs://b/serving/7\nmodel convnet, 64 px, 2 epochs")
     assert description.endswith("model card: gs://b/serving/7/assets.extra/model_card.md")
     ModelType(version_description=description, labels=request["labels"])  # the SDK's own type accepts them
+
+
+def test_the_last_epochs_figures_keep_four_significant_digits(tmp_path):
+    from components.pusher import card_facts
+
+    (tmp_path / "history.json").write_text(json.dumps(HISTORY))
+    last = card_facts.model_facts(str(tmp_path))["last_epoch"]
+    assert last == {"loss": 1.2, "val_sparse_categorical_accuracy": 0.7, "lr": 1.235e-05}  # not rounded to 0.0
 
 
 def test_a_long_summary_is_cut_at_a_line_within_vertex_ais_limit():

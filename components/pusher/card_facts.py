@@ -48,7 +48,8 @@ def model_facts(model_run_uri: str | None) -> dict:
 
     path = os.path.join(model_run_uri, HISTORY_FILE)
     history = json.loads(tf.io.gfile.GFile(path).read())
-    last_epoch = {key: round(values[-1], 4) for key, values in history.get("epochs", {}).items() if values}
+    # Four significant digits, not decimals: a learning rate at the end of a cosine is about 1e-5.
+    last_epoch = {key: float(f"{values[-1]:.4g}") for key, values in history.get("epochs", {}).items() if values}
     return {
         "name": history.get("model"),
         "recipe": history.get("settings", {}),
