@@ -165,10 +165,11 @@ def trained_run(tmp_path_factory, small_run, small_shards) -> TrainedRun:
     shared by every test that only reads a finished run, in every worker
     process of the session (the first to need it makes it). Do not change its
     work directory: use ``fresh_run`` for that."""
-    with made_once(shared_folder(tmp_path_factory), "trained-run.pickle") as saved:
+    folder = shared_folder(tmp_path_factory)
+    with made_once(folder, "trained-run.pickle") as saved:
         if saved.is_file():
             return pickle.loads(saved.read_bytes())
-        run = make_trained_run(shared_folder(tmp_path_factory) / "trained-run-work", small_run, small_shards)
+        run = make_trained_run(folder / "trained-run-work", small_run, small_shards)
         saved.write_bytes(pickle.dumps(run))
         return run
 

@@ -51,6 +51,11 @@ SPAN_SECONDS = {"ImportExampleGen": 3.0, "StatisticsGen": 2.5, "Transform": 5.0,
 ALWAYS_BLESS = {"gate.max_accuracy_drop": 1, "gate.max_class_drift": 0, "gate.max_feature_drift": 0}
 
 
+def progress_prefix(component: str) -> str:
+    """How a run's progress line about ``component`` begins (pipeline/runners/progress.py)."""
+    return f"  {component:<32} "
+
+
 def flowers_tfx_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "pipeline.cli.main", *args]
 
@@ -72,17 +77,14 @@ def staging_folders(serving: Path) -> list[str]:
 # ------------------------------------------------------------------ two runs, one serving directory, then kills
 
 
-def two_runs_push_into_one_serving_directory(small_run, sources: list[str], work: list[Path], serving: Path) -> None:
-    """Two ``flowers-tfx run`` processes, one per work directory, push into
-    ``serving`` while ``runs list`` reads the first work directory."""
+def two_runs_push_into_one_serving_directory(small_run, sources: list[str], work: list[Path], settings: dict) -> None:
+    """Two ``flowers-tfx run`` processes, one per work directory, push into the
+    serving directory of ``settings`` while ``runs list`` reads the first work directory."""
+    serving = Path(settings["run.serving_dir"])
     work[0].mkdir()  # so that `runs list` reads it from the start
     runs = [
         subprocess.Popen(
-            flowers_tfx_command(
-                *small_run.cli_args(
-                    sources[i], work[i], **{**ALWAYS_BLESS, "run.serving_dir": serving, "model.seed": 100 + i}
-                )
-            ),
+            flowers_tfx_command(*small_run.cli_args(sources[i], work[i], **{**settings, "model.seed": 100 + i})),
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -168,7 +170,7 @@ class KilledRun:
         def read():
             for line in self.process.stdout:
                 self.lines.append(line)
-                if f"  {self.target:<32} running ..." in line:
+                if line.startswith(progress_prefix(self.target) + "running ..."):
                     self.target_started.set()
 
         reader = threading.Thread(target=read, daemon=True)
@@ -193,17 +195,16 @@ class KilledRun:
 
     def finished(self, component: str) -> bool:
         """Whether this run got through ``component`` (ran it, or took it from the cache)."""
-        prefix = f"  {component:<32} "
-        return any(line.startswith(prefix) and "running" not in line for line in self.lines)
+        return any(line.startswith(progress_prefix(component)) and "running" not in line for line in self.lines)
 
     def where(self) -> str:
         """The component the run was in when it died, from its progress lines."""
         running = None
         for line in self.lines:
             for name in COMPONENTS:
-                if line.startswith(f"  {name:<32} running"):
+                if line.startswith(progress_prefix(name) + "running"):
                     running = name
-                elif line.startswith(f"  {name:<32} ") and name == running:
+                elif line.startswith(progress_prefix(name)) and name == running:
                     running = f"after {name}"
         if self.killed_at and self.killed_at.startswith("Pusher (") and running == "Pusher":
             return self.killed_at.split(":")[0] + ")"
@@ -315,7 +316,7 @@ def test_two_runs_push_together_then_runs_are_killed_while_another_writer_pushes
     other_shards = tmp_path / "other-shards"
     write_synthetic_shards(str(other_shards), images=200, shards=2, seed=12, size=64)
     two_runs_push_into_one_serving_directory(
-        small_run, [source, f"{other_shards}/*.tfrec"], [work, tmp_path / "work-b"], serving
+        small_run, [source, f"{other_shards}/*.tfrec"], [work, tmp_path / "work-b"], settings
     )
     writer = SecondWriter(serving, numbered_versions(serving)[0])
     jpeg, checked, tally, listings = a_jpeg(), set(), Counter(), 0
