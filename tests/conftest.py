@@ -2,11 +2,11 @@
 
 Pipeline runs are the slow part of the suite. Every test that only reads a
 finished run shares one: ``trained_run``, trained once per test session on
-small synthetic shards with the settings of ``SMALL_RUN``. A test that
-changes a work directory (runs the pipeline again in it) takes
-``fresh_run``, a small run of its own on the same shards. Tests that
-need other data, or a run that starts from nothing, train with
-``small_run`` (the same settings) in a folder of their own.
+small synthetic shards with the settings of ``SMALL_RUN``. Tests that
+run the pipeline again in a work directory continue one chain of runs of
+their own (``reruns`` in test_pipeline_e2e.py, the weekly schedule in
+test_spans.py); tests that need other data, or a run that starts from
+nothing, train with ``small_run`` (the same settings) in a folder of their own.
 
 Markers: ``e2e`` (the whole pipeline runs) and ``slow`` (anything heavy; every
 e2e test is slow too), so ``./test.sh -m "not slow"`` is the quick loop.
@@ -164,7 +164,7 @@ def trained_run(tmp_path_factory, small_run, small_shards) -> TrainedRun:
     """One small pipeline run, made by ``flowers-tfx run`` (in this process),
     shared by every test that only reads a finished run, in every worker
     process of the session (the first to need it makes it). Do not change its
-    work directory: use ``fresh_run`` for that."""
+    work directory."""
     folder = shared_folder(tmp_path_factory)
     with made_once(folder, "trained-run.pickle") as saved:
         if saved.is_file():
@@ -195,19 +195,6 @@ def make_trained_run(work_dir: Path, small_run: SmallRun, shards: Path) -> Train
         stderr=output["stderr"],
         result=results[0] if results else None,
     )
-
-
-@pytest.fixture
-def fresh_run(small_run, small_shards, tmp_path) -> Path:
-    """The work directory of a small run of its own on ``small_shards``, for a
-    test that runs the pipeline again in it. (A copy of ``trained_run``'s work
-    directory does not do: its metadata store names the original folder's
-    artifacts, and since the DAG has a DriftGate the Trainer of a rerun in a
-    copy is not served from the cache.)"""
-    work = tmp_path / "work"
-    result, out = small_run.run(f"{small_shards}/*.tfrec", work)
-    assert result.succeeded, out
-    return work
 
 
 def pytest_collection_modifyitems(config, items):

@@ -17,16 +17,9 @@ from ml_metadata.proto import metadata_store_pb2
 import schema
 from pipeline.cli.main import main as flowers_tfx
 from pipeline.serving import versions as pushed_versions
-from pipeline.serving.lineage import LineageReader
 from pipeline.serving.served_models import list_served_models
 
 pytestmark = pytest.mark.e2e
-
-
-def run_pipeline(small_run, shards: Path, work: Path):
-    result, out = small_run.run(f"{shards}/*.tfrec", work)
-    assert result.succeeded, out
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -122,17 +115,3 @@ def test_a_copied_serving_directory_is_listed_without_metrics(first_run, work, t
 
     assert flowers_tfx(["models", "list", "--serving-dir", str(tmp_path / "nothing")]) == 2
     assert f"error: {tmp_path / 'nothing'}: no such serving directory" in capsys.readouterr().err
-
-
-def test_a_later_evaluation_against_itself_does_not_replace_the_push_evaluation(
-    first_run, small_run, shards, fresh_run
-):
-    work = fresh_run  # a first run of its own on the same shards: this test runs again in it
-    [before] = list_served_models(work / "serving", work / "metadata.sqlite")
-    run_pipeline(small_run, shards, work)  # everything cached but the Evaluator, now with a baseline: itself
-
-    [after] = list_served_models(work / "serving", work / "metadata.sqlite")
-    assert after.lineage == before.lineage
-    latest = LineageReader.open(work / "metadata.sqlite").lineage(after.model_uri, after.lineage.model_artifact_id)
-    assert latest.evaluation_uri != before.lineage.evaluation_uri
-    assert latest.has_baseline  # the model filled both inputs, model and baseline_model

@@ -7,8 +7,10 @@ changed, must come entirely from the TFX cache and push nothing new.
 
 The first run is the session's shared ``trained_run`` (tests/conftest.py);
 the reruns happen in a run of their own on the same shards (``reruns``),
-then once with the BatchInference step turned on and once with a per-class
-floor that the model cannot reach.
+then once with the BatchInference step turned on, once with a per-class
+floor that the model cannot reach, and once killed in the Trainer and
+resumed. Those tests run in this file's order, each in the work directory
+the one before it left.
 """
 
 import io
@@ -26,6 +28,8 @@ import schema
 from pipeline.data.shards import shard_filename, write_shard
 from pipeline.data.synth import write_synthetic_shards
 from pipeline.runners.local import run_local
+from pipeline.serving.lineage import LineageReader
+from pipeline.serving.served_models import list_served_models
 
 pytestmark = pytest.mark.e2e
 
@@ -140,10 +144,12 @@ def run_again(small_run, shards: Path, work_dir: Path) -> str:
 @pytest.fixture(scope="module")
 def reruns(small_run, shards, tmp_path_factory) -> dict:
     """A first run of its own on the shards (these tests change its work
-    directory), then the second and third: what they printed, and the
-    executions of each component after the third."""
+    directory), then the second and third: what they printed, the served
+    version as ``models list`` saw it after the first, and the executions of
+    each component after the third."""
     work_dir = tmp_path_factory.mktemp("reruns") / "work"
     first = run_again(small_run, shards, work_dir)
+    [served_after_first] = list_served_models(work_dir / "serving", work_dir / "metadata.sqlite")
     second = run_again(small_run, shards, work_dir)
     third = run_again(small_run, shards, work_dir)
     return {
@@ -151,6 +157,7 @@ def reruns(small_run, shards, tmp_path_factory) -> dict:
         "first": first,
         "second": second,
         "third": third,
+        "served_after_first": served_after_first,
         "executions": executions_per_component(work_dir),
     }
 
@@ -174,6 +181,17 @@ def test_reruns_are_served_from_cache(reruns):
         assert len(runs) == 3, component
         if component != "latest_blessed_model_resolver":
             assert runs[2].last_known_state == metadata_store_pb2.Execution.CACHED, component
+
+
+def test_a_later_evaluation_against_itself_does_not_replace_the_push_evaluation(reruns):
+    """The second run evaluated the served model again, with itself as the
+    baseline: ``models list`` still shows the evaluation it was pushed on."""
+    work_dir, before = reruns["work_dir"], reruns["served_after_first"]
+    [after] = list_served_models(work_dir / "serving", work_dir / "metadata.sqlite")
+    assert after.lineage == before.lineage
+    latest = LineageReader.open(work_dir / "metadata.sqlite").lineage(after.model_uri, after.lineage.model_artifact_id)
+    assert latest.evaluation_uri != before.lineage.evaluation_uri
+    assert latest.has_baseline  # the model filled both inputs, model and baseline_model
 
 
 def test_the_batch_inference_step_classifies_its_source_with_the_pushed_model(reruns, small_run, shards):
@@ -259,11 +277,15 @@ def test_a_second_run_on_a_busy_work_dir_stops_at_once(tmp_path):
     assert not (tmp_path / "metadata.sqlite").exists()
 
 
-def test_a_run_killed_in_the_trainer_resumes_where_it_stopped(small_run, shards, tmp_path):
-    # A run of its own (on the shared shards): it must start from an empty work directory.
+def test_a_run_killed_in_the_trainer_resumes_where_it_stopped(reruns, small_run, shards):
+    """In the reruns' work directory, with three epochs: the Trainer runs again
+    (its settings changed), is killed in its second epoch, and the next run
+    resumes from that run's checkpoint, not from the one-epoch model's."""
     import signal
 
-    work_dir = tmp_path / "killed"
+    work_dir = reruns["work_dir"]
+    versions = pushed_versions(work_dir)
+    trainer_runs_before = len(executions_per_component(work_dir)["Trainer"])
     args = small_run.cli_args(f"{shards}/*.tfrec", work_dir, **{"model.epochs": 3})
     process = subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli.main", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -276,6 +298,7 @@ def test_a_run_killed_in_the_trainer_resumes_where_it_stopped(small_run, shards,
             break
     process.wait(timeout=60)
     assert any("Epoch 2/3" in line for line in seen), "".join(seen)
+    assert pushed_versions(work_dir) == versions  # the killed run pushed nothing
 
     out = io.StringIO()
     result = run_local(small_run.config(f"{shards}/*.tfrec", work_dir, **{"model.epochs": 3}), out)
@@ -285,6 +308,7 @@ def test_a_run_killed_in_the_trainer_resumes_where_it_stopped(small_run, shards,
         assert f"{component:<32} from cache" in text
     epochs = [line.strip().split(":")[0] for line in text.splitlines() if line.strip().startswith("Epoch ")]
     assert epochs == ["Epoch 3/3"], text  # resumed after the two finished epochs
-    assert len(pushed_versions(work_dir)) == 1
     trainer_runs = executions_per_component(work_dir)["Trainer"]
-    assert len(trainer_runs) == 2 and trainer_runs[1].last_known_state == metadata_store_pb2.Execution.COMPLETE
+    assert len(trainer_runs) == trainer_runs_before + 2
+    assert trainer_runs[-2].last_known_state != metadata_store_pb2.Execution.COMPLETE  # the killed one
+    assert trainer_runs[-1].last_known_state == metadata_store_pb2.Execution.COMPLETE

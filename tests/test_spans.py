@@ -4,10 +4,13 @@ spans and how many examples of each class a model learned from.
 
 The quick tests check span listing and window resolution on empty files;
 the end-to-end test runs the pipeline as a weekly schedule would: span 1,
-then span 2 arriving, then a run with nothing new, then a two-span window.
+then span 2 arriving, then a run with nothing new, then a two-span window,
+then a span that drifted (the drift gate's end-to-end check).
 """
 
+import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -124,8 +127,26 @@ def examples_lineage(work: Path) -> dict:
     return data_lineage.read(str(folders[-1]))
 
 
+def serving_state(serving: Path) -> dict:
+    return {
+        str(p.relative_to(serving)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(serving.rglob("*"))
+        if p.is_file()
+    }
+
+
+def records_without_class(folders: list[Path], class_id: int) -> list[bytes]:
+    """Every record of the shards in ``folders`` but those of one class."""
+    import tensorflow as tf
+
+    records = [r for d in folders for f in sorted(d.glob("*.tfrec")) for r in tf.data.TFRecordDataset(str(f))]
+    examples = [(r.numpy(), tf.train.Example.FromString(r.numpy())) for r in records]
+    return [r for r, example in examples if example.features.feature["class"].int64_list.value[0] != class_id]
+
+
 @pytest.mark.e2e
-def test_a_weekly_schedule_takes_each_new_span_and_nothing_twice(tmp_path, small_run):
+def test_a_weekly_schedule_takes_each_new_span_and_stops_at_one_that_drifted(tmp_path, small_run):
+    from pipeline.data.shards import write_shard
     from pipeline.data.synth import write_synthetic_shards
 
     data, work = tmp_path / "data", tmp_path / "work"
@@ -139,6 +160,7 @@ def test_a_weekly_schedule_takes_each_new_span_and_nothing_twice(tmp_path, small
     first = Path(result.summary.pushed_path).name
     assert [span["span"] for span in manifest_data(work / "serving", first)["spans"]] == [1]
     assert "span 1" in out
+    assert result.summary.drift_checks == []  # no earlier model's data to compare with
 
     # Week 2: span 2 arrives; only it is read, and the candidate is gated against span 1's model.
     write_synthetic_shards(str(data / "span-2"), images=100, shards=1, seed=2, size=64)
@@ -174,6 +196,29 @@ def test_a_weekly_schedule_takes_each_new_span_and_nothing_twice(tmp_path, small
         data_of_model = manifest_data(work / "serving", Path(result.summary.pushed_path).name)
         assert [span["span"] for span in data_of_model["spans"]] == [1, 2]
         assert data_of_model["splits"]["train"]["examples"] == splits["train"]["examples"]
+
+    # Span 3 arrives without tulips (spans 1 and 2 less their tulips): the
+    # drift gate stops the run before the Beam steps, naming what drifted,
+    # and the serving directory is left as it was.
+    kept = records_without_class([data / "span-1", data / "span-2"], 4)
+    (data / "span-3").mkdir()
+    write_shard(str(data / "span-3" / f"flowers00-{len(kept)}.tfrec"), kept)
+    before = serving_state(work / "serving")
+    drifted, out = small_run.run(source, work, **settings)
+    assert not drifted.succeeded
+    assert "DriftGate failed: the training data drifted from the last blessed model's" in out
+    assert re.search(r"class distribution: L-infinity distance 0\.(1[1-9]|2)\d* is above the threshold 0\.100", out)
+    assert "tulips 0.00] against [daisy" in out
+    ran = [node for node, _, _ in drifted.summary.timings]
+    assert "Trainer" not in ran and "StatisticsGen" not in ran and "Transform" not in ran
+    assert serving_state(work / "serving") == before
+
+    # The same data with the class check off trains, and the summary shows the measured distances.
+    allowed, out = small_run.run(source, work, **{**settings, "gate.max_class_drift": 0})
+    assert allowed.succeeded, out
+    checks = {check["feature"]: check for check in allowed.summary.drift_checks}
+    assert checks["class distribution"]["distance"] > 0.1 and not checks["class distribution"]["drifted"]
+    assert "Data drift against the last blessed model's training data" in out
 
 
 def test_models_list_says_which_spans_and_classes_a_version_learned_from(tmp_path):
