@@ -122,6 +122,10 @@ def run_local(config: Config, out: TextIO | None = None) -> RunResult:
 
         # isort: split
 
+        from pipeline import lean_beam
+
+        lean_beam.install()  # Beam inspects each DoFn once (see lean_beam.py)
+
         from tfx.orchestration import metadata
         from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
