@@ -201,3 +201,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("e2e"):
             item.add_marker(pytest.mark.slow)
+    # The longest files first (pytest-xdist hands files to workers in this
+    # order; test.sh turns off its own reordering): files with pipeline runs,
+    # then other slow files, then the quick ones, which fill the gaps at the
+    # end. A file's tests keep their order (some continue a chain of runs).
+    rank = {}
+    for item in items:
+        weight = 0 if item.get_closest_marker("e2e") else 1 if item.get_closest_marker("slow") else 2
+        rank[item.path] = min(weight, rank.get(item.path, 2))
+    items.sort(key=lambda item: rank[item.path])
