@@ -100,3 +100,11 @@ def test_a_candidate_failing_the_gate_leaves_the_serving_directory_untouched(tmp
     pushed = push(tmp_path, make_model(tmp_path, "worse"), make_blessing(tmp_path, False), serving)
     assert pushed.get_int_custom_property("pushed") == 0
     assert {p: p.read_bytes() for p in serving.rglob("*") if p.is_file()} == before
+
+
+def test_the_pushed_models_property_names_are_the_ones_tfx_writes():
+    from tfx.components.pusher import executor as tfx_pusher
+
+    assert pusher_executor.PUSHED_KEY == tfx_pusher._PUSHED_KEY
+    assert pusher_executor.PUSHED_DESTINATION_KEY == tfx_pusher._PUSHED_DESTINATION_KEY
+    assert pusher_executor.PUSHED_VERSION_KEY == tfx_pusher._PUSHED_VERSION_KEY

@@ -19,6 +19,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 
 from components.batch_inference import job
+from components.pusher.component import PUSHED_DESTINATION_KEY, PUSHED_KEY
 
 PUSHED_MODEL_KEY = "pushed_model"
 INFERENCE_RESULT_KEY = "inference_result"
@@ -26,9 +27,6 @@ INPUT_GLOB_KEY = "input_glob"
 TOP_K_KEY = "top_k"
 BATCH_SIZE_KEY = "batch_size"
 MAX_IMAGE_PIXELS_KEY = "max_image_pixels"
-# The Pusher's output properties (TFX's pusher executor writes them).
-PUSHED_KEY = "pushed"
-PUSHED_DESTINATION_KEY = "pushed_destination"
 # This step's output properties.
 TALLY_KEY = "tally"
 SKIPPED_KEY = "skipped"

@@ -22,15 +22,13 @@ from google.cloud import aiplatform
 from tfx import v1 as tfx
 
 from components.pusher import model_card
+from components.pusher.component import PUSHED_DESTINATION_KEY, PUSHED_KEY, PUSHED_VERSION_KEY
 
 ALIAS_PREFIX = "serving-"
 # The alias of the registry version that takes all of the endpoint's traffic.
 SERVING_ALIAS = "serving"
 # Set on every version this step uploads: only the Pusher's blessed models get here.
 BLESSED_LABEL = "blessed"
-PUSHED_KEY = "pushed"
-PUSHED_DESTINATION_KEY = "pushed_destination"
-PUSHED_VERSION_KEY = "pushed_version"
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,11 @@ from components.training_data import data_lineage
 
 PUSH_MANIFEST = serving_layout.MANIFEST_PATH
 STAGING_PREFIX = ".staging-"
+# The pushed model's properties that TFX's pusher executor writes (its
+# private _PUSHED_KEY, ...), read by the steps after the Pusher.
+PUSHED_KEY = "pushed"
+PUSHED_DESTINATION_KEY = "pushed_destination"
+PUSHED_VERSION_KEY = "pushed_version"
 ALREADY_SERVING_KEY = "already_serving"
 # The inputs the model card is made from, and the pixel budget it quotes (in custom_config).
 EVALUATION_KEY = "model_evaluation"
