@@ -61,7 +61,7 @@ def write_photo_files(folder: Path, count: int) -> list[Path]:
 
 def time_plain_loop(model_dir: str, files: list[Path]) -> float:
     """Seconds to load the model and classify ``files`` in batches, in a loop."""
-    from pipeline.serving.predict import ImageClassifier
+    from components.shared.classifier import ImageClassifier
 
     started = time.perf_counter()
     classifier = ImageClassifier(model_dir)

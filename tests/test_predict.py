@@ -17,6 +17,7 @@ import tensorflow as tf
 from PIL import Image
 
 import schema
+from components.shared.classifier import classify_batch, screen_image
 from pipeline.cli.main import main as flowers_tfx
 from pipeline.serving import predict
 from pipeline.serving.versions import ServingDirError, find_saved_model
@@ -108,7 +109,7 @@ def test_a_rejected_batch_is_screened_and_sent_again_without_the_images_that_do_
     cut = ("cut.jpg", jpeg((1, 2, 3), (200, 200))[:400])
     classifier = FussyClassifier(rejected=cut[1])
 
-    answers = predict.classify_batch(classifier, [good[0], cut, *good[1:]], top_k=1, screen=predict.screen_image)
+    answers = classify_batch(classifier, [good[0], cut, *good[1:]], top_k=1, screen=screen_image)
 
     assert [type(a).__name__ for a in answers] == [
         "ImagePrediction",
