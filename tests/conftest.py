@@ -18,6 +18,7 @@ import fcntl
 import io
 import os
 import pickle
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -195,6 +196,24 @@ def make_trained_run(work_dir: Path, small_run: SmallRun, shards: Path) -> Train
         stderr=output["stderr"],
         result=results[0] if results else None,
     )
+
+
+@pytest.fixture(scope="session")
+def trainer_inputs(tmp_path_factory) -> Path:
+    """Tiny shards and their transform graph for ``run_fn`` (40 training and 20
+    eval examples, tests/trainer_inputs.py), made once for all worker
+    processes. Read-only: run_fn writes next to its inputs, so a test trains
+    on a copy (``trainer_inputs.copy_of``)."""
+    from trainer_inputs import make_trainer_data
+
+    with made_once(shared_folder(tmp_path_factory), "trainer-inputs") as folder:
+        if not folder.is_dir():
+            partial = Path(str(folder) + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir()
+            make_trainer_data(partial, 40, 20)
+            os.rename(partial, folder)
+    return folder
 
 
 def pytest_collection_modifyitems(config, items):

@@ -10,15 +10,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import tensorflow as tf
-from trainer_inputs import SIZE, fn_args, make_trainer_data
+from trainer_inputs import SIZE, copy_of, fn_args
 
 from components.trainer import training as trainer
 from pipeline.data.synth import synthetic_jpeg
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return make_trainer_data(tmp_path_factory.mktemp("trainer"), 40, 20)
+def data(trainer_inputs, tmp_path_factory):
+    """The session's tiny shards and transform graph, copied for this module's runs."""
+    return copy_of(trainer_inputs, tmp_path_factory.mktemp("trainer"))
 
 
 class EpochLines(logging.Handler):

@@ -2,6 +2,7 @@
 with a transform graph made by tft_beam exactly as Transform makes it, and
 the ``fn_args`` TFX would pass."""
 
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -46,6 +47,12 @@ def make_trainer_data(root: Path, train_count: int, eval_count: int) -> Path:
         )
         _ = transform_fn | tft_beam.WriteTransformFn(str(root / "transform"))
     return root
+
+
+def copy_of(inputs: Path, folder: Path) -> Path:
+    """A copy of what ``make_trainer_data`` made, in ``folder/data``, to train in
+    (run_fn writes next to its inputs)."""
+    return Path(shutil.copytree(inputs, folder / "data", ignore=shutil.ignore_patterns("tmp")))
 
 
 def fn_args(data: Path, execution: int, **settings):
