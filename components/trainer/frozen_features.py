@@ -142,11 +142,23 @@ def _feature_model(split: FrozenSplit, with_flipped: bool) -> keras.Model:
     beside their features whatever order the strategy gathers batches in."""
     images = keras.Input(shape=split.extractor.input_shape[1:], name="images")
     labels = keras.Input(shape=(1,), dtype="int64", name="labels")
-    outputs = {"plain": split.extractor(images), "labels": layers.Identity(name="passed_labels")(labels)}
+    outputs = {"labels": layers.Identity(name="passed_labels")(labels)}
     if with_flipped:
-        flipped = layers.Lambda(tf.image.flip_left_right, name="flip_left_right")(images)
-        outputs["flipped"] = split.extractor(flipped)
+        # One call of the extractor on the batch and its mirror image, split
+        # after: the graph (and its trace) holds the base once, not twice.
+        both = layers.Lambda(_with_flipped, name="with_flipped")(images)
+        outputs["plain"], outputs["flipped"] = layers.Lambda(_halves, name="halves")(split.extractor(both))
+    else:
+        outputs["plain"] = split.extractor(images)
     return keras.Model([images, labels], outputs, name="feature_pass")
+
+
+def _with_flipped(images):
+    return tf.concat([images, tf.image.flip_left_right(images)], axis=0)
+
+
+def _halves(features):
+    return tf.split(features, 2, axis=0)
 
 
 def compute_features(split: FrozenSplit, batches: tf.data.Dataset, with_flipped: bool = False) -> CachedFeatures:
