@@ -18,6 +18,9 @@ from tf_keras import layers
 from components.trainer.choices import MODEL_NAMES, PRETRAINED_MODELS, check
 from components.trainer.keras_autograph import leave_tf_keras_unconverted
 
+# Every model is built here: from now on tf_function traces skip tf_keras's internals.
+leave_tf_keras_unconverted()
+
 # The pretrained part of the transfer-learning models, found by this name
 # when the Trainer unfreezes it for fine-tuning.
 PRETRAINED_BASE = "pretrained_base"
@@ -208,9 +211,6 @@ def build_model(
     """``pixel_stats``: the Transform's (mean, std) per channel, for the
     pretrained models' input layer (see :func:`imagenet_inputs`)."""
     check("model", name, MODEL_NAMES)
-    # Every model is built here, so every trace of its training step skips
-    # tf_keras's internals (see keras_autograph.py); adding the rule twice does nothing.
-    leave_tf_keras_unconverted()
     if name in PRETRAINED_MODELS:
         return BUILDERS[name](image_size, num_classes, dropout=dropout, weights=weights, pixel_stats=pixel_stats)
     return BUILDERS[name](image_size, num_classes, dropout=dropout, weights=weights)
