@@ -44,7 +44,7 @@ def install() -> None:
     """Call before a Beam pipeline is built; installing twice does nothing."""
     from apache_beam.transforms import userstate
 
-    if not getattr(userstate.get_dofn_specs, "remembers", False):
+    if not installed():
         userstate.get_dofn_specs = _remembering(userstate.get_dofn_specs)
 
 

@@ -147,17 +147,29 @@ def made_once(folder: Path, name: str):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def folder_made_once(tmp_path_factory, name: str, make) -> Path:
+    """The shared folder ``name``, filled by ``make(partial)`` in a new empty
+    folder by the first worker process to need it, then renamed into place:
+    the others wait for it and never see it half made."""
+    with made_once(shared_folder(tmp_path_factory), name) as folder:
+        if not folder.is_dir():
+            partial = Path(f"{folder}.partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir()
+            make(partial)
+            os.rename(partial, folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def small_shards(tmp_path_factory) -> Path:
     """A folder of small synthetic shards (SMALL_SHARDS), ``trained_run``'s data,
     written once per session. Read it, do not change it."""
     from pipeline.data.synth import write_synthetic_shards
 
-    with made_once(shared_folder(tmp_path_factory), "small-shards") as folder:
-        if not folder.is_dir():
-            write_synthetic_shards(str(folder) + ".partial", **SMALL_SHARDS)
-            os.rename(str(folder) + ".partial", folder)
-    return folder
+    return folder_made_once(
+        tmp_path_factory, "small-shards", lambda partial: write_synthetic_shards(str(partial), **SMALL_SHARDS)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -206,14 +218,7 @@ def trainer_inputs(tmp_path_factory) -> Path:
     on a copy (``trainer_inputs.copy_of``)."""
     from trainer_inputs import make_trainer_data
 
-    with made_once(shared_folder(tmp_path_factory), "trainer-inputs") as folder:
-        if not folder.is_dir():
-            partial = Path(str(folder) + ".partial")
-            shutil.rmtree(partial, ignore_errors=True)
-            partial.mkdir()
-            make_trainer_data(partial, 40, 20)
-            os.rename(partial, folder)
-    return folder
+    return folder_made_once(tmp_path_factory, "trainer-inputs", lambda partial: make_trainer_data(partial, 40, 20))
 
 
 def pytest_collection_modifyitems(config, items):

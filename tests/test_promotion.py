@@ -6,7 +6,6 @@ process is killed with ``os._exit`` in the middle of a copy or between two
 renames, and the next command must clean up or finish the work.
 """
 
-import hashlib
 import json
 import os
 import subprocess
@@ -14,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from file_trees import tree_hashes
 
 from pipeline.cli.main import main as flowers_tfx
 from pipeline.serving import durable_files, promotion
@@ -48,14 +48,6 @@ def make_version(serving: Path, version: int, blessing: str | None = "BLESSED", 
             )
         )
     return folder
-
-
-def tree_hashes(folder: Path) -> dict[str, str]:
-    return {
-        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
 
 
 def numbered(folder: Path) -> list[str]:

@@ -8,12 +8,12 @@ then span 2 arriving, then a run with nothing new, then a two-span window,
 then a span that drifted (the drift gate's end-to-end check).
 """
 
-import hashlib
 import json
 import re
 from pathlib import Path
 
 import pytest
+from file_trees import tree_hashes
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.proto import example_gen_pb2
 
@@ -127,14 +127,6 @@ def examples_lineage(work: Path) -> dict:
     return data_lineage.read(str(folders[-1]))
 
 
-def serving_state(serving: Path) -> dict:
-    return {
-        str(p.relative_to(serving)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(serving.rglob("*"))
-        if p.is_file()
-    }
-
-
 def records_without_class(folders: list[Path], class_id: int) -> list[bytes]:
     """Every record of the shards in ``folders`` but those of one class."""
     import tensorflow as tf
@@ -203,7 +195,7 @@ def test_a_weekly_schedule_takes_each_new_span_and_stops_at_one_that_drifted(tmp
     kept = records_without_class([data / "span-1", data / "span-2"], 4)
     (data / "span-3").mkdir()
     write_shard(str(data / "span-3" / f"flowers00-{len(kept)}.tfrec"), kept)
-    before = serving_state(work / "serving")
+    before = tree_hashes(work / "serving")
     drifted, out = small_run.run(source, work, **settings)
     assert not drifted.succeeded
     assert "DriftGate failed: the training data drifted from the last blessed model's" in out
@@ -211,7 +203,7 @@ def test_a_weekly_schedule_takes_each_new_span_and_stops_at_one_that_drifted(tmp
     assert "tulips 0.00] against [daisy" in out
     ran = [node for node, _, _ in drifted.summary.timings]
     assert "Trainer" not in ran and "StatisticsGen" not in ran and "Transform" not in ran
-    assert serving_state(work / "serving") == before
+    assert tree_hashes(work / "serving") == before
 
     # The same data with the class check off trains, and the summary shows the measured distances.
     allowed, out = small_run.run(source, work, **{**settings, "gate.max_class_drift": 0})
