@@ -2,12 +2,13 @@
 against the same recipe in a plain Keras notebook.
 
 The pipeline side runs ``flowers-tfx run`` in-process (``run_local``) on
-../shared/data/flowers-192 shards 00-09 (split 80/20 by the pipeline into
-train and eval) with the mobilenetv2 recipe and the local ImageNet weights,
-then classifies the held-out shards 10-11 (460 photos) with the exported
+../shared/data/flowers-192 shards 00-07 and 10-11 (split 80/20 by the
+pipeline into train and eval) with the mobilenetv2 recipe and the local
+ImageNet weights, then classifies the held-out shards 08-09 (460 photos,
+never used to choose a recipe: see bench_models) with the exported
 model's ``serving_default`` signature on the raw JPEG bytes; its time is the
 whole run's wall time (every component, from a fresh work directory). The
-goal: at least 0.92 held out within 10 minutes on 2 cores.
+goal: at least 0.95 held out within 10 minutes on 2 cores.
 
 The plain side is what a notebook user writes: the codelab's tf.data
 pipeline on the same shards (80/20 by record hash), the same model
@@ -40,7 +41,7 @@ from bench import common  # noqa: E402
 
 ENTRY = "accuracy"
 MODEL = "mobilenetv2"
-GOAL_ACCURACY = 0.92
+GOAL_ACCURACY = 0.95  # issue 29: the Xception codelab's figure, with a model a user can load offline
 GOAL_SECONDS = 600
 QUICK_SETTINGS = {"model.epochs": 1, "model.fine_tune_epochs": 0}
 EVAL_BUCKETS = 20  # of plain_keras.HASH_BUCKETS: the pipeline's 80/20 split
@@ -72,7 +73,7 @@ def plain_side(settings: dict) -> dict:
     import tf_keras as keras
 
     from bench import bench_models, plain_keras
-    from components.trainer import models
+    from components.trainer import learning_rate, models
 
     keras.utils.set_random_seed(int(settings["seed"]))
     size, batch = int(settings["image_size"]), int(settings["batch_size"])
@@ -119,13 +120,17 @@ def plain_side(settings: dict) -> dict:
     frozen_seconds = time.perf_counter() - fit_started
     if fine_tune_epochs:
         models.unfreeze_base(model, int(settings["fine_tune_layers"]))
-        compile_at(settings["fine_tune_learning_rate"])
+        fine_tune_rate = learning_rate.from_settings(
+            settings, settings["fine_tune_lr_schedule"], settings["fine_tune_learning_rate"], fine_tune_epochs
+        )
+        compile_at(fine_tune_rate(0))
         model.fit(
             train,
             steps_per_epoch=steps,
             initial_epoch=epochs,
             epochs=epochs + fine_tune_epochs,
             validation_data=validation,
+            callbacks=[keras.callbacks.LearningRateScheduler(lambda epoch: fine_tune_rate(epoch - epochs))],
             verbose=0,
         )
     seconds = time.perf_counter() - started
@@ -163,7 +168,7 @@ def run(quick: bool, overrides: dict | None = None) -> list[dict]:
     recipe = (
         f"{settings['image_size']} px, {settings['epochs']} frozen + {settings['fine_tune_epochs']} fine-tuning "
         f"epochs (top {settings['fine_tune_layers'] or 'all'} layers), rates {settings['learning_rate']:g} / "
-        f"{settings['fine_tune_learning_rate']:g}, dropout "
+        f"{settings['fine_tune_learning_rate']:g} ({settings['fine_tune_lr_schedule']}), dropout "
         f"{settings['dropout']:g}, label smoothing {settings['label_smoothing']:g}, augment {settings['augment']}"
     )
     met = pipeline["held_out_accuracy"] >= GOAL_ACCURACY and pipeline["seconds"] <= GOAL_SECONDS
@@ -176,8 +181,8 @@ def run(quick: bool, overrides: dict | None = None) -> list[dict]:
         peak_mb=pipeline_peak,
         baseline_peak_mb=plain_peak,
         note=(
-            f"{recipe}; on {pipeline['held_out_images']} held-out photos (shards 10-11), pipeline through its "
-            f"serving signature on JPEG bytes; goal >= {GOAL_ACCURACY} within {GOAL_SECONDS} s: "
+            f"{recipe}; on {pipeline['held_out_images']} held-out photos ({bench_models.HELD_OUT_NAME}), "
+            f"pipeline through its serving signature on JPEG bytes; goal >= {GOAL_ACCURACY} within {GOAL_SECONDS} s: "
             f"{'met' if met else 'not met'}"
         ),
     )

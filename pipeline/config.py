@@ -92,6 +92,9 @@ class ModelConfig:
     # mobilenetv2: epochs of a second phase that unfreezes the base (0: none).
     fine_tune_epochs: int | None = None
     fine_tune_learning_rate: float | None = None
+    # The fine-tuning phase's schedule, over its own epochs from
+    # fine_tune_learning_rate (with the same lr_decay, warmup_epochs, lr_min).
+    fine_tune_lr_schedule: Literal[LR_SCHEDULES] | None = None
     # How many of the base's top layers fine-tuning trains (0: all of them);
     # the layers below keep their ImageNet weights and cost no backward pass.
     fine_tune_layers: int | None = None

@@ -59,26 +59,59 @@ def compile_for_test(model):
 
 
 def test_only_a_frozen_base_followed_by_global_pooling_is_split():
-    split = frozen_features.split_frozen_base(mobilenetv2())
-    assert split is not None and split.feature_size == 1280
+    split = frozen_features.split_frozen_part(mobilenetv2())
+    assert split is not None and split.feature_shape == (1280,)
     assert [type(layer) for layer in split.head.layers[1:]] == [keras.layers.Dropout, keras.layers.Dense]
     unfrozen = mobilenetv2()
     unfrozen.get_layer(models.PRETRAINED_BASE).trainable = True  # the fine-tuning phase
-    assert frozen_features.split_frozen_base(unfrozen) is None
-    assert frozen_features.split_frozen_base(models.build_model("convnet", SIZE, 5)) is None
+    assert frozen_features.split_frozen_part(unfrozen) is None
+    assert frozen_features.split_frozen_part(models.build_model("convnet", SIZE, 5)) is None
 
 
 @pytest.mark.slow  # builds an Xception
 def test_xception_is_fully_trainable_so_not_split():
-    assert frozen_features.split_frozen_base(models.build_model("xception", 71, 5, weights="none")) is None
+    assert frozen_features.split_frozen_part(models.build_model("xception", 71, 5, weights="none")) is None
 
 
 def test_the_head_is_made_of_the_models_own_layers():
     model = mobilenetv2()
-    split = frozen_features.split_frozen_base(model)
+    split = frozen_features.split_frozen_part(model)
     assert split.head.get_layer("probabilities") is model.get_layer("probabilities")
     # A second split of the same model (a restarted phase) still works.
-    assert frozen_features.split_frozen_base(model) is not None
+    assert frozen_features.split_frozen_part(model) is not None
+
+
+def top_layers_from(model, first: str) -> int:
+    """How many of the base's top layers start at the layer named ``first``
+    (the count ``unfreeze_base`` and ``model.fine_tune_layers`` take)."""
+    base = model.get_layer(models.PRETRAINED_BASE)
+    return len(base.layers) - [layer.name for layer in base.layers].index(first)
+
+
+def test_a_base_with_its_top_unfrozen_is_cut_below_its_lowest_trainable_layer():
+    """Block 6 starts a new width, so no skip connection crosses below it:
+    the cut is the output of block 5, and the head is the base's top, the
+    pooling and the model's own head layers."""
+    model = mobilenetv2()
+    models.unfreeze_base(model, top_layers_from(model, "block_6_expand"))
+    split = frozen_features.split_frozen_part(model)
+    assert split is not None and split.feature_shape == (SIZE // 8, SIZE // 8, 32)
+    assert split.head.get_layer("probabilities") is model.get_layer("probabilities")
+    base = model.get_layer(models.PRETRAINED_BASE)
+    trained_there = {weight.ref() for weight in split.head.trainable_weights}
+    assert trained_there == {weight.ref() for weight in model.trainable_weights}
+    assert base.get_layer("block_6_expand").kernel.ref() in trained_there
+    assert base.get_layer("block_5_expand").kernel.ref() not in trained_there
+
+
+def test_a_cut_that_a_skip_connection_reaches_around_is_refused():
+    """Inside block 5, whose sum adds block 4's output back, the layers above
+    the cut need more than the cut's tensor; just above the sum, the lowest
+    trainable layer takes two inputs. Either way the full network trains."""
+    for first in ("block_5_depthwise", "block_5_add"):
+        model = mobilenetv2()
+        models.unfreeze_base(model, top_layers_from(model, first))
+        assert frozen_features.split_frozen_part(model) is None, first
 
 
 # --------------------------------------------------------------------- the features
@@ -90,7 +123,7 @@ def test_features_come_once_per_record_with_their_labels_and_flips(data, transfo
     record's pooled features, those of its left-right flip and its label; and
     the head on those features answers as the full network on the images."""
     model = mobilenetv2()
-    split = frozen_features.split_frozen_base(model)
+    split = frozen_features.split_frozen_part(model)
     batches = frozen_features.transformed_batches(train_files(data), transform_output, 5)  # 5, 5, 5, 1
     cached = frozen_features.compute_features(split, batches, with_flipped=True)
     images = np.concatenate([images for images, _ in batches])
@@ -120,6 +153,20 @@ def test_each_epoch_holds_every_example_once_plain_or_flipped():
     assert 0.3 < np.mean(seen) < 0.7  # about half are flipped
 
 
+def test_a_feature_map_is_flipped_or_not_as_a_whole():
+    """Activations below a fine-tuning cut are maps, not vectors: each
+    example takes all of its plain map or all of its flipped one."""
+    plain = np.repeat(np.arange(8, dtype=np.float32), 12).reshape(8, 2, 2, 3)
+    cached = frozen_features.CachedFeatures(plain=plain, flipped=-plain - 100, labels=np.arange(8).reshape(8, 1))
+    batches = iter(frozen_features.training_dataset(cached, batch_size=4, seed=1))
+    for _ in range(6):
+        features, labels = (values.numpy() for values in next(batches))
+        values = features.reshape(4, -1)
+        assert np.all(values == values[:, :1])  # one choice per example
+        restored = np.where(values[:, 0] < 0, -values[:, 0] - 100, values[:, 0])
+        np.testing.assert_array_equal(restored, labels.reshape(-1))
+
+
 # --------------------------------------------------------------------- training
 
 
@@ -135,31 +182,46 @@ def real_or_random_weights():
     return [pytest.param("none", id="random-weights"), real]
 
 
-@pytest.mark.slow  # trains MobileNetV2 twice (about 30 s)
+def train_both_ways(full, cached_model, batches, epochs: int) -> None:
+    """``full`` on the images of the first batch, ``cached_model`` on its
+    cached features, for the same epochs in the same order."""
+    images, labels = (values.numpy() for values in next(iter(batches)))
+    compile_for_test(full)
+    full.fit(images, labels, batch_size=4, epochs=epochs, shuffle=False, verbose=0)
+    split = frozen_features.split_frozen_part(cached_model)
+    compile_for_test(split.head)
+    cached = frozen_features.compute_features(split, batches.take(1))
+    split.head.fit(cached.plain, cached.labels, batch_size=4, epochs=epochs, shuffle=False, verbose=0)
+
+
+@pytest.mark.slow  # trains MobileNetV2 twice, in two phases (about 40 s)
 @pytest.mark.parametrize("weights", real_or_random_weights())
-def test_the_head_trained_on_cached_features_is_the_one_the_full_frozen_network_trains(data, transform_output, weights):
-    """Three epochs of the head on cached features leave the full model as
-    three epochs of the full frozen network do (same predictions), and those
-    predictions differ from the untrained model's."""
+def test_both_phases_on_cached_features_train_the_full_network_as_the_full_network_would(
+    data, transform_output, weights
+):
+    """Three epochs of the head on cached pooled features, then two of the
+    base's top on the cached activations below it, leave the full model as
+    the same epochs of the full network do (same predictions after each
+    phase), and those predictions differ from the untrained model's."""
     batches = frozen_features.transformed_batches(train_files(data), transform_output, 16)
     images, labels = next(iter(batches))
     images, labels = images.numpy(), labels.numpy()
 
-    full = mobilenetv2(weights)
-    compile_for_test(full)
-    full.fit(images, labels, batch_size=4, epochs=3, shuffle=False, verbose=0)
-
-    cached_model = mobilenetv2(weights)  # the same initial weights (same seed)
-    split = frozen_features.split_frozen_base(cached_model)
-    compile_for_test(split.head)
-    cached = frozen_features.compute_features(split, batches)
-    split.head.fit(cached.plain, cached.labels, batch_size=4, epochs=3, shuffle=False, verbose=0)
-
+    full, cached_model = mobilenetv2(weights), mobilenetv2(weights)  # the same initial weights (same seed)
+    train_both_ways(full, cached_model, batches, 3)
     trained = outputs(full, images)
     np.testing.assert_allclose(outputs(cached_model, images), trained, rtol=1e-4, atol=1e-6)
     # ...and training did change the predictions, in the full model itself.
     untrained = outputs(mobilenetv2(weights), images)
     assert np.max(np.abs(untrained - trained)) > 1e-3
+
+    # The fine-tuning phase: block_13 up trains, on the activations below it.
+    for model in (full, cached_model):
+        models.unfreeze_base(model, top_layers_from(model, "block_13_expand"))
+    train_both_ways(full, cached_model, batches, 2)
+    fine_tuned = outputs(full, images)
+    np.testing.assert_allclose(outputs(cached_model, images), fine_tuned, rtol=1e-4, atol=1e-5)
+    assert np.max(np.abs(fine_tuned - trained)) > 1e-3
 
 
 # --------------------------------------------------------------------- run_fn
@@ -202,7 +264,7 @@ def test_run_fn_trains_the_head_on_cached_features_resumes_where_killed_and_expo
     monkeypatch.setattr(trainer.EpochLogger, "on_epoch_end", killed_after(1))
     with pytest.raises(KeyboardInterrupt):
         trainer.run_fn(fn_args(data, 2, epochs=3, seed=7))
-    assert "Frozen base run once: features of 16 training images and their flips" in caplog.text
+    assert "Frozen part run once (train phase): features 1280 of 16 training images and their flips" in caplog.text
     assert epoch_lines(caplog) == ["Epoch 1/3", "Epoch 2/3"]
     # Killed after the first fine-tuning epoch: the first phase is restored, not retrained.
     caplog.clear()
@@ -210,6 +272,7 @@ def test_run_fn_trains_the_head_on_cached_features_resumes_where_killed_and_expo
     with pytest.raises(KeyboardInterrupt):
         trainer.run_fn(fn_args(data, 3, epochs=3, seed=7))
     assert epoch_lines(caplog) == ["Epoch 3/3", "Epoch 4/5"]
+    assert "Frozen part run once (fine_tune phase)" in caplog.text  # the base's top trains on cached activations
 
     caplog.clear()
     monkeypatch.setattr(trainer.EpochLogger, "on_epoch_end", original)

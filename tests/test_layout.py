@@ -158,6 +158,7 @@ def test_every_model_name_has_a_recipe_and_a_builder():
         ("model.name", choices.MODEL_NAMES),
         ("model.optimizer", choices.OPTIMIZERS),
         ("model.lr_schedule", choices.LR_SCHEDULES),
+        ("model.fine_tune_lr_schedule", choices.LR_SCHEDULES),
         ("model.strategy", choices.STRATEGIES),
         ("model.mixed_precision", choices.PRECISIONS),
     ],

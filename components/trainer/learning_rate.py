@@ -39,3 +39,15 @@ def schedule(
     if name == "cosine":
         return lambda epoch: minimum + 0.5 * (peak - minimum) * (1 + math.cos(math.pi * epoch / max(1, epochs)))
     raise ValueError(f"unknown learning-rate schedule {name!r}; choose one of: {', '.join(LR_SCHEDULES)}")
+
+
+def from_settings(settings: dict, name: str, peak: float, epochs: int) -> Callable[[int], float]:
+    """``schedule`` with the [model] settings' lr_decay, warmup_epochs and lr_min."""
+    return schedule(
+        name,
+        peak,
+        epochs,
+        decay=settings["lr_decay"],
+        warmup_epochs=settings["warmup_epochs"],
+        minimum=settings["lr_min"],
+    )

@@ -13,6 +13,7 @@ job) finds again and resumes from.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -185,13 +186,8 @@ def run_fn(fn_args) -> None:
     # The learning rate is for one replica's batch; with N replicas the global
     # batch is N times larger and so is the rate (the codelabs' scaling rule).
     epochs = int(settings["epochs"])
-    schedule = learning_rate.schedule(
-        settings["lr_schedule"],
-        settings["learning_rate"] * replicas,
-        epochs,
-        decay=settings["lr_decay"],
-        warmup_epochs=settings["warmup_epochs"],
-        minimum=settings["lr_min"],
+    schedule = learning_rate.from_settings(
+        settings, settings["lr_schedule"], settings["learning_rate"] * replicas, epochs
     )
     backup = backup_dir(fn_args, settings)  # shared by the workers of a job, as BackupAndRestore wants
     # In a multi-worker job only the chief writes the outputs (see cluster.py).
@@ -212,50 +208,62 @@ def run_fn(fn_args) -> None:
     # phase follows, the first phase's result is kept so a restart in the
     # second phase does not train the first again.
     first_phase = os.path.join(backup, "first_phase")
+    frozen_phase = frozen_features.Phase(
+        name="train",
+        fit=fit,
+        epochs=epochs,
+        callbacks=lambda folder: callbacks(settings, schedule, epochs, f"{backup}/{folder}", fn_args.model_run_dir),
+        compile=lambda head: compile_model(head, settings, schedule(0), len(labels)),
+        distribution=distribution,
+        train_files=train_files,
+        eval_files=eval_files,
+        tf_transform_output=tf_transform_output,
+        batch_size=global_batch,
+        train_count=train_count,
+        eval_count=eval_count,
+        augment=bool(settings["augment"]),
+        seed=int(settings["seed"]),
+        budget_bytes=cache_bytes,
+    )
     if fine_tune and tf.io.gfile.exists(first_phase + ".json"):
         model.load_weights(first_phase)
         history = json.loads(tf.io.gfile.GFile(first_phase + ".json").read())
         logging.info("First training phase restored from %s", first_phase)
     else:
         # A frozen pretrained base runs once: its head trains on cached features.
-        history = frozen_features.fit_frozen_phase(
-            model,
-            frozen_features.FrozenPhase(
-                fit=fit,
-                epochs=epochs,
-                callbacks=lambda folder: callbacks(
-                    settings, schedule, epochs, f"{backup}/{folder}", fn_args.model_run_dir
-                ),
-                compile=lambda head: compile_model(head, settings, schedule(0), len(labels)),
-                distribution=distribution,
-                train_files=train_files,
-                eval_files=eval_files,
-                tf_transform_output=tf_transform_output,
-                batch_size=global_batch,
-                train_count=train_count,
-                eval_count=eval_count,
-                augment=bool(settings["augment"]),
-                seed=int(settings["seed"]),
-                budget_bytes=cache_bytes,
-            ),
-        )
+        history = frozen_features.fit_phase(model, frozen_phase)
         if fine_tune:
             keep_first_phase(model, history, first_phase, fn_args, chief_args)
             clusters.wait_for_every_worker(distribution, job)  # nobody goes on before the chief has written it
 
     if fine_tune:
-        # Second phase: unfreeze the pretrained base (or its top layers), train slowly.
-        rate = settings["fine_tune_learning_rate"] * replicas
+        # Second phase: unfreeze the pretrained base (or its top layers), train
+        # slowly; the frozen layers below them run once (frozen_features.py).
+        fine_tune_schedule = learning_rate.from_settings(
+            settings,
+            settings["fine_tune_lr_schedule"],
+            settings["fine_tune_learning_rate"] * replicas,
+            fine_tune_epochs,
+        )
         total = epochs + fine_tune_epochs
+
+        def rate(epoch: int) -> float:  # epochs count from the first phase's start
+            return fine_tune_schedule(epoch - epochs)
+
         with distribution.scope():
             models.unfreeze_base(model, int(settings["fine_tune_layers"]))
-            compile_model(model, settings, rate, len(labels))
-        fine_tuned = model.fit(
-            epochs=total,
-            initial_epoch=epochs,
-            callbacks=callbacks(settings, lambda epoch: rate, total, backup + "/fine_tune", fn_args.model_run_dir),
-            **fit,
-        ).history
+            compile_model(model, settings, rate(epochs), len(labels))
+        fine_tuned = frozen_features.fit_phase(
+            model,
+            dataclasses.replace(
+                frozen_phase,
+                name="fine_tune",
+                epochs=total,
+                initial_epoch=epochs,
+                callbacks=lambda folder: callbacks(settings, rate, total, f"{backup}/{folder}", fn_args.model_run_dir),
+                compile=lambda head: compile_model(head, settings, rate(epochs), len(labels)),
+            ),
+        )
         history = {key: history.get(key, []) + fine_tuned.get(key, []) for key in fine_tuned}
 
     write_history(fn_args.model_run_dir, history, settings, train_count, eval_count)
