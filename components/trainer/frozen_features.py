@@ -123,7 +123,7 @@ def split_frozen_part(model: keras.Model) -> FrozenSplit | None:
         pooling = chain[0]
         if not isinstance(pooling, _GLOBAL_POOLINGS):
             return None
-        return _split_at(model, pooling.get_output_at(0), pooling.get_output_at(0).shape[1:], chain[1:])
+        return _split_at(model, pooling.get_output_at(0), chain[1:])
     lowest = next(i for i, layer in enumerate(base.layers) if layer.trainable)
     cut = base.layers[lowest].get_input_at(0)  # node 0: its call in the base
     if lowest <= 1 or isinstance(cut, (list, tuple)):  # trained whole, or a merge just above the cut
@@ -137,7 +137,7 @@ def split_frozen_part(model: keras.Model) -> FrozenSplit | None:
     below = keras.Model(base.input, cut, name="frozen_bottom")(base.get_input_at(0), training=False)
     # The base runs in inference mode in the model (batch norm's statistics
     # stay fixed); its top does here too.
-    return _split_at(model, below, cut.shape[1:], [lambda x: top(x, training=False), *chain])
+    return _split_at(model, below, [lambda x: top(x, training=False), *chain])
 
 
 def _head_chain(model: keras.Model, index: int) -> list | None:
@@ -154,9 +154,9 @@ def _head_chain(model: keras.Model, index: int) -> list | None:
     return chain if previous.get_output_at(0) is model.outputs[0] else None
 
 
-def _split_at(model: keras.Model, cut, cut_shape, head_layers) -> FrozenSplit:
+def _split_at(model: keras.Model, cut, head_layers) -> FrozenSplit:
     extractor = keras.Model(model.inputs, cut, name="frozen_features")
-    features_in = keras.Input(shape=cut_shape, name="cached_features")
+    features_in = keras.Input(shape=cut.shape[1:], name="cached_features")
     x = features_in
     for layer in head_layers:
         x = layer(x)
