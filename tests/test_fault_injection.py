@@ -12,6 +12,9 @@ run is also the recovery of the kill before it: it must get through the
 component killed last time (or it fails instead of being killed, and the
 test says so), and a last run after every kill must complete.
 
+The runs are ``flowers-tfx`` processes forked warm (tests/warm_cli.py):
+imports were most of this test's time when each started from nothing.
+
 Replay a failure with ``FLOWERS_FAULT_SEED=<the printed seed>``.
 """
 
@@ -27,6 +30,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from warm_cli import WarmCli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -83,13 +87,7 @@ def two_runs_push_into_one_serving_directory(small_run, sources: list[str], work
     serving = Path(settings["run.serving_dir"])
     work[0].mkdir()  # so that `runs list` reads it from the start
     runs = [
-        subprocess.Popen(
-            flowers_tfx_command(*small_run.cli_args(sources[i], work[i], **{**settings, "model.seed": 100 + i})),
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        WarmCli(small_run.cli_args(sources[i], work[i], **{**settings, "model.seed": 100 + i}), cwd=REPO)
         for i in range(2)
     ]
     listings = []
@@ -136,9 +134,7 @@ class KilledRun:
         self.lines: list[str] = []
         self.killed_at = None  # what was seen when the kill was sent
         self.target_started = threading.Event()
-        self.process = subprocess.Popen(
-            flowers_tfx_command(*args), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
+        self.process = WarmCli(args, cwd=REPO)
 
     def _kill(self, seen: str) -> None:
         if self.killed_at is None and self.process.poll() is None:

@@ -23,6 +23,7 @@ import pytest
 import tensorflow as tf
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
+from warm_cli import WarmCli
 
 import schema
 from pipeline.data.shards import shard_filename, write_shard
@@ -287,9 +288,7 @@ def test_a_run_killed_in_the_trainer_resumes_where_it_stopped(reruns, small_run,
     versions = pushed_versions(work_dir)
     trainer_runs_before = len(executions_per_component(work_dir)["Trainer"])
     args = small_run.cli_args(f"{shards}/*.tfrec", work_dir, **{"model.epochs": 3})
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli.main", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    process = WarmCli(args, cwd=Path.cwd())  # a `flowers-tfx run` process, its imports done (tests/warm_cli.py)
     seen = []
     for line in process.stdout:
         seen.append(line)
