@@ -4,13 +4,18 @@ shipped to SDK worker processes (``python -m apache_beam.runners.worker.sdk_work
 
 The options given to TFX must not make it package itself at every Beam step
 (the DirectRunner's workers are this interpreter and never install it), and
-a whole run in that mode must push a model and leave no worker behind.
+a whole run in that mode must push a model and leave no worker behind. Its
+data holds a few bad records (tests/bad_records.py), which the worker
+processes must set aside, as tests/test_bad_input.py expects of a run.
 """
 
+import json
+import os
 import uuid
 
 import psutil
 import pytest
+from bad_records import BAD_RECORDS, GOOD_RECORDS, write_shards_with_bad_records
 
 from pipeline import direct_runner
 
@@ -81,13 +86,20 @@ def worker_processes(marker: str) -> list[psutil.Process]:
 
 @pytest.mark.e2e
 @pytest.mark.slow  # the whole pipeline, each Beam step in a worker process
-def test_pipeline_in_beam_worker_processes_pushes_and_leaves_no_worker_e2e(
-    small_run, small_shards, tmp_path, monkeypatch
+def test_pipeline_in_beam_worker_processes_sets_bad_records_aside_pushes_and_leaves_no_worker_e2e(
+    small_run, tmp_path, monkeypatch
 ):
+    """One run for two behaviours: Beam worker processes, and bad records
+    within ``data.max_bad_fraction`` set aside (quarantined) by them."""
+    import tensorflow as tf
+
+    from components.example_gen.component import QUARANTINE_DIR
+
     marker = uuid.uuid4().hex
     monkeypatch.setenv(RUN_MARKER, marker)
-    work = tmp_path / "work"
-    result, out = small_run.run(f"{small_shards}/*.tfrec", work, **{"run.beam_args": " ".join(ONE_WORKER)})
+    data, work = write_shards_with_bad_records(tmp_path / "data"), tmp_path / "work"
+    settings = {"run.beam_args": " ".join(ONE_WORKER), "data.max_bad_fraction": 0.05}
+    result, out = small_run.run(f"{data}/*.tfrec", work, **settings)
     assert result.succeeded, out
     pushed = [p for p in (work / "serving").iterdir() if p.is_dir() and p.name.isdigit()]  # not .claims
     assert len(pushed) == 1 and (pushed[0] / "saved_model.pb").exists(), out
@@ -97,6 +109,18 @@ def test_pipeline_in_beam_worker_processes_pushes_and_leaves_no_worker_e2e(
     # ... and TFX packaged nothing for them.
     assert "Attempting to infer TFX Python dependency" not in log
     assert "--extra_package" not in log
+
+    # The bad records were set aside, each with its reason, and the good ones used.
+    bad = len(BAD_RECORDS)
+    assert result.summary.screened == GOOD_RECORDS + bad and result.summary.quarantined == bad
+    assert f"Records screened: {GOOD_RECORDS + bad}, {bad} set aside in" in out
+    quarantine = os.path.join(result.summary.examples_uri, QUARANTINE_DIR)
+    reasons = [json.loads(line) for path in tf.io.gfile.glob(f"{quarantine}/*-reasons*.jsonl") for line in open(path)]
+    assert sorted(r["index"] for r in reasons) == list(range(bad))
+    kept = sum(1 for p in tf.io.gfile.glob(f"{quarantine}/*-records*.tfrecord") for _ in tf.data.TFRecordDataset(p))
+    assert kept == bad
+    assert sum(counts["total"] for counts in result.summary.split_counts.values()) == GOOD_RECORDS
+
     leftover = worker_processes(marker)
     for process in leftover:
         process.kill()
