@@ -116,7 +116,10 @@ def test_pipeline_in_beam_worker_processes_sets_bad_records_aside_pushes_and_lea
     assert f"Records screened: {GOOD_RECORDS + bad}, {bad} set aside in" in out
     quarantine = os.path.join(result.summary.examples_uri, QUARANTINE_DIR)
     reasons = [json.loads(line) for path in tf.io.gfile.glob(f"{quarantine}/*-reasons*.jsonl") for line in open(path)]
-    assert sorted(r["index"] for r in reasons) == list(range(bad))
+    by_index = {line["index"]: line["reasons"] for line in reasons}
+    assert sorted(by_index) == list(range(bad)), reasons
+    for index, (_, reason) in enumerate(BAD_RECORDS):
+        assert any(reason in text for text in by_index[index]), (index, by_index[index])
     kept = sum(1 for p in tf.io.gfile.glob(f"{quarantine}/*-records*.tfrecord") for _ in tf.data.TFRecordDataset(p))
     assert kept == bad
     assert sum(counts["total"] for counts in result.summary.split_counts.values()) == GOOD_RECORDS
