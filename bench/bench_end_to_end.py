@@ -37,7 +37,7 @@ from bench.pipeline_run import PipelineRun, clean_environment, prepare, run_pipe
 
 ENTRY = "end_to_end"
 TARGET = 2.0
-GOAL = 1.3
+GOAL = 1.25  # issue 29
 
 
 def run_plain(data: str, settings: dict, eval_fraction: float, out_dir: str) -> tuple[common.CommandResult, dict]:

@@ -42,7 +42,7 @@ ENTRIES = [
         "End to end",
         "Wall time of `flowers-tfx run` on the default data set (fresh work directory) with its per-component "
         "breakdown, against a plain Keras script training the same model for the same epochs on the same "
-        "shards and saving a SavedModel. Target: at most 2x; goal 1.3x.",
+        "shards and saving a SavedModel. Target: at most 2x; goal 1.25x.",
     ),
     Entry(
         "storage",
