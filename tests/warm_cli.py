@@ -1,8 +1,9 @@
 """``flowers-tfx`` commands in child processes that start with the heavy imports done.
 
-A ``flowers-tfx run`` process spends 15 to 20 s of CPU importing TensorFlow,
-TFX and Beam before it reads its arguments. The fault-injection test starts
-16 of them, so imports were most of its time. Here each command runs in a
+A ``flowers-tfx run`` process spends about 6 s of CPU importing TensorFlow,
+TFX and Beam before it reads its arguments (15 to 20 s where their bytecode
+was not compiled). The fault-injection test starts 15 of them (2 that push
+together, 13 that it kills). Here each command runs in a
 process forked from one that imported those libraries once (multiprocessing's
 forkserver, with its preload list). The child is still a process of its own:
 its own interpreter state, output and exit status; ``pipeline.cli.main.main``
@@ -10,10 +11,11 @@ runs in it as ``python -m pipeline.cli.main`` runs it, and SIGKILL kills it
 alone. The forkserver only imports; it never runs TensorFlow, so it has no
 TensorFlow threads for a fork to break.
 
-Two differences from ``python -m``: the environment and working directory
-are those at ``start`` (passed to the child), and atexit handlers do not
-run (multiprocessing children leave with ``os._exit``), which no test here
-depends on: a run closes its files before ``main`` returns.
+Two differences from ``python -m``: the child takes the caller's
+environment and the given ``cwd`` when it starts (the forkserver's own were
+fixed when it started), and atexit handlers do not run (multiprocessing
+children leave with ``os._exit``), which no test here depends on: a run
+closes its files before ``main`` returns.
 """
 
 from __future__ import annotations
