@@ -80,7 +80,7 @@ def shards_with_bad_records(tmp_path_factory):
 
 # A run that sets the bad records aside (within data.max_bad_fraction) and
 # pushes is checked in tests/test_beam_workers.py, whose run in Beam worker
-# processes reads the same shards: one pipeline run for both.
+# processes reads shards written the same way: one pipeline run for both.
 
 
 @pytest.mark.e2e
