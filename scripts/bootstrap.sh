@@ -28,20 +28,22 @@ if [ -z "$uv" ]; then
   uv="$tools/uv/bin/uv"
 fi
 
-# --frozen: install exactly what uv.lock says (Python 3.10, the TFX 1.16 stack).
-"$uv" sync --frozen --project "$root" --quiet >&2
-
-# The installed packages' bytecode, compiled once per lock file. Without it,
-# wherever Python may not write its caches (PYTHONDONTWRITEBYTECODE=1, as on
-# CI machines and in containers, or a read-only environment), every process
-# compiles TensorFlow's, TFX's and Beam's sources again when it imports them:
-# 13 of the 19 s of CPU that a run spent importing. Compiling takes about
-# 40 s on 2 cores; the stamp (in .venv, so a new environment compiles again)
-# says for which uv.lock it was done.
+# The installed packages' bytecode is compiled once per lock file. Without
+# it, wherever Python may not write its caches (PYTHONDONTWRITEBYTECODE=1, as
+# on CI machines and in containers, or a read-only environment), every
+# process compiles TensorFlow's, TFX's and Beam's sources again when it
+# imports them: 13 of the 19 s of CPU that a run spent importing. Compiling
+# adds about 25 s on 2 cores; the stamp (in .venv, so a new environment
+# compiles again) says for which uv.lock it was done.
 stamp="$root/.venv/.bytecode-compiled-for"
 lock="$(sha256sum "$root/uv.lock" | cut -d' ' -f1)"
+compile=()
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$lock" ]; then
   echo "Compiling the environment's Python files to bytecode (once per uv.lock) ..." >&2
-  "$uv" sync --frozen --project "$root" --quiet --compile-bytecode >&2
+  compile=(--compile-bytecode)
+fi
+# --frozen: install exactly what uv.lock says (Python 3.10, the TFX 1.16 stack).
+"$uv" sync --frozen --project "$root" --quiet "${compile[@]}" >&2
+if [ "${#compile[@]}" -gt 0 ]; then
   echo "$lock" >"$stamp"
 fi
