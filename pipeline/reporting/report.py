@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from PIL import Image  # noqa: E402
+from PIL import Image, ImageOps  # noqa: E402
 
 import schema  # noqa: E402
 from components.records import features  # noqa: E402
@@ -75,28 +75,46 @@ def read_eval_samples(examples_uri: str, count: int) -> list[tuple[bytes, int]]:
     return samples
 
 
+def thumbnail(jpeg: bytes, side: int) -> np.ndarray:
+    """The photo scaled to fit a ``side`` x ``side`` white square, centred."""
+    photo = ImageOps.contain(Image.open(io.BytesIO(jpeg)).convert("RGB"), (side, side))
+    cell = Image.new("RGB", (side, side), "white")
+    cell.paste(photo, ((side - photo.width) // 2, (side - photo.height) // 2))
+    return np.asarray(cell)
+
+
 def plot_predictions(model_path: str, examples_uri: str, path: Path) -> None:
+    """The photos in a grid, each captioned with the predicted class and its
+    probability (green when right). One axes holds the whole grid as one
+    image: sixteen axes cost seconds per run to lay out and draw."""
     samples = read_eval_samples(examples_uri, SAMPLE_COUNT)
     if not samples:
         return
     serve = tf.saved_model.load(model_path).signatures["serving_default"]
     outputs = serve(**{signatures.SERVING_INPUT: tf.constant([jpeg for jpeg, _ in samples])})
     probabilities = outputs[signatures.PROBABILITIES].numpy()
-    columns = 4
+    columns = min(4, len(samples))
     rows = (len(samples) + columns - 1) // columns
-    figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.8 * rows))
-    for axis in np.ravel(axes):
-        axis.axis("off")
-    for axis, (jpeg, actual), probs in zip(np.ravel(axes), samples, probabilities, strict=False):
+    side, caption, gap = 160, 44, 12  # pixels: a photo, its two caption lines, the space between columns
+    cell_width, cell_height = side + gap, side + caption
+    grid = np.full((rows * cell_height, columns * cell_width, 3), 255, np.uint8)
+    figure = plt.figure(figsize=(columns * cell_width / 80, rows * cell_height / 80), dpi=80)
+    axis = figure.add_axes([0, 0, 1, 1])
+    axis.axis("off")
+    for index, ((jpeg, actual), probs) in enumerate(zip(samples, probabilities, strict=False)):
+        top, left = (index // columns) * cell_height + caption, (index % columns) * cell_width + gap // 2
+        grid[top : top + side, left : left + side] = thumbnail(jpeg, side)
         predicted = int(np.argmax(probs))
-        axis.imshow(Image.open(io.BytesIO(jpeg)).convert("RGB"))
-        colour = "green" if predicted == actual else "red"
-        axis.set_title(
+        axis.text(
+            left + side / 2,
+            top - 4,
             f"{schema.LABELS[predicted]} {probs[predicted]:.0%}\n(true: {schema.LABELS[actual]})",
-            color=colour,
+            color="green" if predicted == actual else "red",
             fontsize=9,
+            ha="center",
+            va="bottom",
         )
-    figure.tight_layout()
+    axis.imshow(grid, interpolation="nearest")
     figure.savefig(path, dpi=80)
     plt.close(figure)
 
