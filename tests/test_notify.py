@@ -1,23 +1,22 @@
 """Knowing how runs end: the outcome record, webhook notifications, and
 ``flowers-tfx runs``. The webhook receivers are loopback HTTP servers the
-tests start on free ports and stop."""
+tests start on free ports and stop (tests/webhook_receivers.py).
 
-import http.server
-import io
+Real runs that notify are part of the chain of runs in test_pipeline_e2e.py:
+a pushed, a not blessed and a failed run each post once, and ``runs``
+lists them."""
+
 import json
-import socket
-import threading
 import time
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
+from webhook_receivers import refused_url, silent_server, webhook_server
 
 from pipeline.cli.main import main
 from pipeline.config import NotifyConfig
 from pipeline.config_loading import load_config
 from pipeline.reporting import notify
-from pipeline.reporting.outcome import RunOutcome, outcome_of, read_outcome
+from pipeline.reporting.outcome import RunOutcome, outcome_of
 from pipeline.reporting.summary import Evaluation, RunSummary
 
 FIELDS = {
@@ -32,51 +31,6 @@ FIELDS = {
     "accuracy",
     "text",
 }
-
-
-@contextmanager
-def webhook_server(delay: float = 0.0):
-    """A loopback server that records each POSTed JSON body; ``delay`` seconds before it answers."""
-    received = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            time.sleep(delay)
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/hooks/T000/SECRET?token=abc", received
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@contextmanager
-def silent_server():
-    """Accepts connections and never answers."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/hook/SECRET"
-    finally:
-        listener.close()
-
-
-def refused_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/hook/SECRET"
 
 
 def evaluation(blessed: bool) -> Evaluation:
@@ -161,79 +115,6 @@ def test_notify_settings_are_checked():
     assert load_config(overrides={"notify.on": "failed pushed"}, environ={}).notify.on == ["failed", "pushed"]
     with pytest.raises(ConfigError, match="notify.on: 'sometimes' is not a valid choice"):
         load_config(overrides={"notify.on": "failed sometimes"}, environ={})
-
-
-# ------------------------------------------------------------------ real runs
-
-
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory) -> Path:
-    from pipeline.data.synth import write_synthetic_shards
-
-    folder = tmp_path_factory.mktemp("notify-shards")
-    write_synthetic_shards(str(folder), images=200, shards=2, seed=5, size=64)
-    return folder
-
-
-def run_with(shards: Path, work: Path, url: str, **settings) -> tuple[int, str]:
-    overrides = {
-        "data.source": f"{shards}/*.tfrec",
-        "run.work_dir": str(work),
-        "model.image_size": 32,
-        "model.batch_size": 16,
-        "model.epochs": 1,
-        "gate.min_accuracy": 0,
-        "notify.webhook": url,
-        "notify.timeout_seconds": 1.0,
-        **settings,
-    }
-    from pipeline.reporting.runs import exit_status
-    from pipeline.runners.local import run_local
-
-    out = io.StringIO()
-    result = run_local(load_config(overrides=overrides, environ={}), out)
-    return (exit_status(result.state) if result.succeeded else 1), out.getvalue()  # as `flowers-tfx run`
-
-
-@pytest.mark.e2e
-@pytest.mark.slow
-def test_pushed_not_blessed_and_failed_runs_each_post_once_and_runs_lists_them(shards, tmp_path, capsys):
-    work = tmp_path / "work"
-    with webhook_server() as (url, received):
-        status, out = run_with(shards, work, url)
-        assert status == 0, out
-        # The same model against a floor it cannot reach: only the Evaluator runs again.
-        status, out = run_with(shards, work, url, **{"gate.min_accuracy": 1.0})
-        assert status == 3, out  # finished, not blessed
-        # A batch larger than the data: the run fails at DriftGate, before any Beam step reads the examples.
-        status, out = run_with(shards, work, url, **{"model.batch_size": 4096})
-        assert status == 1, out
-    assert [body["state"] for body in received] == ["pushed", "not_blessed", "failed"]
-    for body in received:
-        assert FIELDS <= set(body)
-    pushed, not_blessed, failed = received
-    assert pushed["blessed"] is True and pushed["pushed_version"].isdigit() and pushed["accuracy"] is not None
-    assert not_blessed["blessed"] is False and "below the floor 1.000" in not_blessed["reasons"][0]
-    assert failed["failed_component"] == "DriftGate" and "too few examples for a batch of 4096" in failed["error"]
-    assert failed["text"].startswith(f"flowers run {failed['run_id']} FAILED in DriftGate:")
-
-    # What the runs wrote is what `runs` shows, and `runs wait` maps it to an exit status.
-    run_ids = sorted(path.name for path in (work / "runs").iterdir())
-    assert [read_outcome(work / "runs" / run_id).state for run_id in run_ids] == ["pushed", "not_blessed", "failed"]
-    assert main(["runs", "list", "--work-dir", str(work)]) == 0
-    listing = capsys.readouterr().out
-    assert all(run_id in listing for run_id in run_ids) and "not_blessed" in listing
-    assert main(["runs", "show", run_ids[2], "--work-dir", str(work)]) == 0
-    assert "failed in DriftGate: too few examples" in capsys.readouterr().out
-    assert [main(["runs", "wait", run_id, "--work-dir", str(work)]) for run_id in run_ids] == [0, 3, 1]
-
-    # A webhook that never answers, or refuses: the outcome and exit status do not change.
-    with silent_server() as silent:
-        status, out = run_with(shards, work, silent, **{"model.batch_size": 4096})
-    assert status == 1 and "warning: the notification to" in out and "SECRET" not in out
-    # (the model is already serving: an "unchanged" run, posted only when asked for)
-    status, out = run_with(shards, work, refused_url(), **{"notify.on": "unchanged"})
-    assert status == 0 and "warning: the notification to" in out
 
 
 def test_runs_of_an_empty_work_dir_and_an_unknown_run(tmp_path, capsys):

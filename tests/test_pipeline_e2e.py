@@ -8,9 +8,10 @@ changed, must come entirely from the TFX cache and push nothing new.
 The first run is the session's shared ``trained_run`` (tests/conftest.py);
 the reruns happen in a run of their own on the same shards (``reruns``),
 then once with the BatchInference step turned on, once with a per-class
-floor that the model cannot reach, and once killed in the Trainer and
-resumed. Those tests run in this file's order, each in the work directory
-the one before it left.
+floor that the model cannot reach, once killed in the Trainer and
+resumed, and last with runs that notify a webhook (the first run and the
+per-class floor's posted already) and fail. Those tests run in this file's
+order, each in the work directory the one before it left.
 """
 
 import io
@@ -24,6 +25,7 @@ import tensorflow as tf
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from warm_cli import WarmCli
+from webhook_receivers import webhook_server
 
 import schema
 from pipeline.data.shards import shard_filename, write_shard
@@ -135,21 +137,34 @@ def test_pushed_model_classifies_jpeg_bytes(first_run, shards, work_dir):
     assert list(outputs["class_id"].numpy()) == list(probabilities.argmax(axis=1))
 
 
-def run_again(small_run, shards: Path, work_dir: Path) -> str:
+def run_again(small_run, shards: Path, work_dir: Path, **settings) -> str:
     """Runs the pipeline in this process (it has TensorFlow loaded already)."""
-    result, out = small_run.run(f"{shards}/*.tfrec", work_dir)
+    result, out = small_run.run(f"{shards}/*.tfrec", work_dir, **settings)
     assert result.succeeded, out
     return out
 
 
 @pytest.fixture(scope="module")
-def reruns(small_run, shards, tmp_path_factory) -> dict:
+def webhook():
+    """A webhook receiver for the chain's runs that notify (the reruns' first
+    run, the per-class floor's, the failed one): its URL and the bodies it got."""
+    with webhook_server() as (url, received):
+        yield url, received
+
+
+def notifying(url: str, **settings) -> dict:
+    """Settings of a run that posts its outcome to ``url``."""
+    return {"notify.webhook": url, "notify.timeout_seconds": 1.0, **settings}
+
+
+@pytest.fixture(scope="module")
+def reruns(small_run, shards, tmp_path_factory, webhook) -> dict:
     """A first run of its own on the shards (these tests change its work
     directory), then the second and third: what they printed, the served
     version as ``models list`` saw it after the first, and the executions of
-    each component after the third."""
+    each component after the third. The first run posts to ``webhook``."""
     work_dir = tmp_path_factory.mktemp("reruns") / "work"
-    first = run_again(small_run, shards, work_dir)
+    first = run_again(small_run, shards, work_dir, **notifying(webhook[0]))
     [served_after_first] = list_served_models(work_dir / "serving", work_dir / "metadata.sqlite")
     second = run_again(small_run, shards, work_dir)
     third = run_again(small_run, shards, work_dir)
@@ -219,13 +234,15 @@ def test_the_batch_inference_step_classifies_its_source_with_the_pushed_model(re
     assert f"Batch inference: {records} of {records} image(s) classified by version {version.name}" in out
 
 
-def test_a_class_below_its_floor_is_named_and_nothing_new_is_pushed(reruns, small_run, shards):
+def test_a_class_below_its_floor_is_named_and_nothing_new_is_pushed(reruns, small_run, shards, webhook):
     """Once more with a per-class floor the model cannot reach: only the
     Evaluator runs again, each class below the floor is named, and the
-    serving directory keeps what it had."""
+    serving directory keeps what it had. The run posts to ``webhook``."""
     work_dir = reruns["work_dir"]
     before = pushed_versions(work_dir)
-    result, out = small_run.run(f"{shards}/*.tfrec", work_dir, **{"gate.min_class_accuracy": 0.99})
+    result, out = small_run.run(
+        f"{shards}/*.tfrec", work_dir, **notifying(webhook[0], **{"gate.min_class_accuracy": 0.99})
+    )
     assert result.succeeded, out
     assert f"{'Trainer':<32} from cache" in out and f"{'Evaluator':<32} done" in out
     evaluation = result.summary.evaluation
@@ -311,3 +328,63 @@ def test_a_run_killed_in_the_trainer_resumes_where_it_stopped(reruns, small_run,
     assert len(trainer_runs) == trainer_runs_before + 2
     assert trainer_runs[-2].last_known_state != metadata_store_pb2.Execution.COMPLETE  # the killed one
     assert trainer_runs[-1].last_known_state == metadata_store_pb2.Execution.COMPLETE
+
+
+def exit_status_of(result) -> int:
+    """The exit status ``flowers-tfx run`` gives a run that ended so."""
+    from pipeline.reporting.runs import exit_status
+
+    return exit_status(result.state) if result.succeeded else 1
+
+
+def test_pushed_not_blessed_and_failed_runs_each_post_once_and_runs_lists_them(
+    reruns, small_run, shards, webhook, capsys
+):
+    """The chain's first run (pushed) and its per-class floor (not blessed)
+    posted to the webhook; a batch larger than the data now fails at
+    DriftGate, before any Beam step reads the examples, and posts too. What
+    the runs wrote is what ``runs`` shows."""
+    from webhook_receivers import refused_url, silent_server
+
+    from pipeline.cli.main import main
+    from pipeline.reporting.outcome import RunOutcome, read_outcome
+
+    work_dir, (url, received) = reruns["work_dir"], webhook
+    source = f"{shards}/*.tfrec"
+    failed_run, out = small_run.run(source, work_dir, **notifying(url, **{"model.batch_size": 4096}))
+    assert exit_status_of(failed_run) == 1, out
+
+    assert [body["state"] for body in received] == ["pushed", "not_blessed", "failed"]
+    fields = set(RunOutcome("flowers", "R1", "failed").to_dict())
+    for body in received:
+        assert fields <= set(body)
+    pushed, not_blessed, failed = received
+    assert pushed["blessed"] is True and pushed["pushed_version"].isdigit() and pushed["accuracy"] is not None
+    assert not_blessed["blessed"] is False and "below the floor 0.990" in not_blessed["reasons"][0]
+    assert failed["failed_component"] == "DriftGate" and "too few examples for a batch of 4096" in failed["error"]
+    assert failed["text"].startswith(f"flowers run {failed['run_id']} FAILED in DriftGate:")
+
+    run_ids = [body["run_id"] for body in received]
+    assert [read_outcome(work_dir / "runs" / run_id).state for run_id in run_ids] == [
+        "pushed",
+        "not_blessed",
+        "failed",
+    ]
+    assert main(["runs", "list", "--work-dir", str(work_dir)]) == 0
+    listing = capsys.readouterr().out
+    assert all(run_id in listing for run_id in run_ids) and "not_blessed" in listing
+    assert main(["runs", "show", run_ids[2], "--work-dir", str(work_dir)]) == 0
+    assert "failed in DriftGate: too few examples" in capsys.readouterr().out
+    assert [main(["runs", "wait", run_id, "--work-dir", str(work_dir)]) for run_id in run_ids] == [0, 3, 1]
+
+    # A webhook that never answers, or refuses: the outcome and exit status do not change.
+    with silent_server() as silent:
+        result, out = small_run.run(source, work_dir, **notifying(silent, **{"model.batch_size": 4096}))
+    assert exit_status_of(result) == 1 and "warning: the notification to" in out and "SECRET" not in out
+    # The last run's settings again (the killed run's three epochs): the model
+    # is already serving, an "unchanged" run, posted only when asked for.
+    result, out = small_run.run(
+        source, work_dir, **notifying(refused_url(), **{"model.epochs": 3, "notify.on": "unchanged"})
+    )
+    assert result.state == "unchanged" and exit_status_of(result) == 0, out
+    assert "warning: the notification to" in out

@@ -13,7 +13,7 @@ import types
 import numpy as np
 import pytest
 import tf_keras as keras
-from test_notify import webhook_server
+from webhook_receivers import webhook_server
 
 # ------------------------------------------------------------ RunNotifier and notify.on
 
