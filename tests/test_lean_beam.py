@@ -2,6 +2,8 @@
 the answers Beam's own gives, and stateful DoFns still run as stateful."""
 
 import gc
+import types
+import weakref
 
 import apache_beam as beam
 from apache_beam.coders import VarIntCoder
@@ -32,7 +34,14 @@ def beams_own_answer(dofn):
     return getattr(userstate.get_dofn_specs, "__wrapped__", userstate.get_dofn_specs)(dofn)
 
 
-def test_answers_are_beams_own_and_asked_once_per_dofn():
+class Holder:
+    """Has a method that Beam would find state in, to be set on a DoFn object."""
+
+    def numbered(self, element, count=COUNT_STATE):
+        yield element
+
+
+def test_answers_are_beams_own_and_asked_once_per_kind_of_dofn():
     asked = []
 
     def inspect(dofn):
@@ -40,25 +49,62 @@ def test_answers_are_beams_own_and_asked_once_per_dofn():
         return beams_own_answer(dofn)
 
     remembered = lean_beam._remembering(inspect)
-    stateful, plain = CountPerKey(), Double()
+    stateful, plain, copy = CountPerKey(), Double(), Double()
     for _ in range(3):
         assert remembered(stateful) == beams_own_answer(stateful) == ({COUNT}, set())
-        assert remembered(plain) == (set(), set())
-    assert asked == [stateful, plain]
+        assert remembered(plain) == remembered(copy) == (set(), set())
+    assert asked == [stateful, plain]  # the second Double is of the same kind: not inspected
     # Callers get sets of their own: changing one does not change the next answer.
     remembered(plain)[0].add(COUNT)
     assert remembered(plain) == (set(), set())
 
 
-def test_nothing_is_kept_for_a_dofn_that_is_gone():
+def test_what_an_object_holds_in_place_of_its_class_methods_is_a_kind_of_its_own():
+    """As Beam's wrappers of functions do: a bound method set on the object
+    is inspected (so its state is found), a plain function hides the class's."""
+    asked = []
+
+    def inspect(dofn):
+        asked.append(dofn)
+        return beams_own_answer(dofn)
+
+    remembered = lean_beam._remembering(inspect)
+    with_state, hidden, plain = Double(), CountPerKey(), Double()
+    with_state.process = Holder().numbered
+    hidden.process = lambda element: [element]
+    assert remembered(plain) == beams_own_answer(plain) == (set(), set())
+    assert remembered(with_state) == beams_own_answer(with_state) == ({COUNT}, set())
+    assert remembered(hidden) == beams_own_answer(hidden) == (set(), set())
+    assert remembered(CountPerKey()) == ({COUNT}, set())
+    again = Double()
+    again.process = Holder().numbered  # another object, the same function: the same kind
+    assert remembered(again) == ({COUNT}, set())
+    assert asked == [plain, with_state, hidden, asked[3]] and isinstance(asked[3], CountPerKey)
+
+
+def test_nothing_is_kept_alive_for_a_kind_of_dofn():
+    """Neither the class nor a function set on the object outlives them here."""
     remembered = lean_beam._remembering(beams_own_answer)
-    dofn = Double()
-    key = id(dofn)
-    remembered(dofn)
-    assert key in lean_beam._answers
-    del dofn
+
+    def a_dofn_of_a_new_class():
+        class Temporary(beam.DoFn):
+            def process(self, element):
+                yield element
+
+        return Temporary()
+
+    def numbered(self, element, count=COUNT_STATE):
+        yield element
+
+    dofn = a_dofn_of_a_new_class()
+    dofn.process = types.MethodType(numbered, object())
+    assert remembered(dofn) == ({COUNT}, set())
+    kind, function = weakref.ref(type(dofn)), weakref.ref(numbered)
+    assert len(remembered.answers) == 1
+    del dofn, numbered
     gc.collect()
-    assert key not in lean_beam._answers
+    assert kind() is None and function() is None
+    assert len(remembered.answers) == 0
 
 
 def test_installed_once_a_stateful_pipeline_still_runs_as_stateful():
