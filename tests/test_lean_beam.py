@@ -41,14 +41,19 @@ class Holder:
         yield element
 
 
-def test_answers_are_beams_own_and_asked_once_per_kind_of_dofn():
+def remembering_and_asked():
+    """A remembering get_dofn_specs, and the list of the DoFns it asked Beam about."""
     asked = []
 
     def inspect(dofn):
         asked.append(dofn)
         return beams_own_answer(dofn)
 
-    remembered = lean_beam._remembering(inspect)
+    return lean_beam._remembering(inspect), asked
+
+
+def test_answers_are_beams_own_and_asked_once_per_kind_of_dofn():
+    remembered, asked = remembering_and_asked()
     stateful, plain, copy = CountPerKey(), Double(), Double()
     for _ in range(3):
         assert remembered(stateful) == beams_own_answer(stateful) == ({COUNT}, set())
@@ -62,13 +67,7 @@ def test_answers_are_beams_own_and_asked_once_per_kind_of_dofn():
 def test_what_an_object_holds_in_place_of_its_class_methods_is_a_kind_of_its_own():
     """As Beam's wrappers of functions do: a bound method set on the object
     is inspected (so its state is found), a plain function hides the class's."""
-    asked = []
-
-    def inspect(dofn):
-        asked.append(dofn)
-        return beams_own_answer(dofn)
-
-    remembered = lean_beam._remembering(inspect)
+    remembered, asked = remembering_and_asked()
     with_state, hidden, plain = Double(), CountPerKey(), Double()
     with_state.process = Holder().numbered
     hidden.process = lambda element: [element]
