@@ -59,12 +59,12 @@ def compile_for_test(model):
 
 
 def test_only_a_frozen_base_followed_by_global_pooling_is_split():
-    split = frozen_features.split_frozen_part(mobilenetv2())
+    model = mobilenetv2()
+    split = frozen_features.split_frozen_part(model)
     assert split is not None and split.feature_shape == (1280,)
     assert [type(layer) for layer in split.head.layers[1:]] == [keras.layers.Dropout, keras.layers.Dense]
-    unfrozen = mobilenetv2()
-    unfrozen.get_layer(models.PRETRAINED_BASE).trainable = True  # the fine-tuning phase
-    assert frozen_features.split_frozen_part(unfrozen) is None
+    model.get_layer(models.PRETRAINED_BASE).trainable = True  # the fine-tuning phase
+    assert frozen_features.split_frozen_part(model) is None
     assert frozen_features.split_frozen_part(models.build_model("convnet", SIZE, 5)) is None
 
 
@@ -108,9 +108,9 @@ def test_a_cut_that_a_skip_connection_reaches_around_is_refused():
     """Inside block 5, whose sum adds block 4's output back, the layers above
     the cut need more than the cut's tensor; just above the sum, the lowest
     trainable layer takes two inputs. Either way the full network trains."""
+    model = mobilenetv2()
     for first in ("block_5_depthwise", "block_5_add"):
-        model = mobilenetv2()
-        models.unfreeze_base(model, top_layers_from(model, first))
+        models.unfreeze_base(model, top_layers_from(model, first))  # (freezes what is below anew)
         assert frozen_features.split_frozen_part(model) is None, first
 
 
@@ -208,11 +208,11 @@ def test_both_phases_on_cached_features_train_the_full_network_as_the_full_netwo
     images, labels = images.numpy(), labels.numpy()
 
     full, cached_model = mobilenetv2(weights), mobilenetv2(weights)  # the same initial weights (same seed)
+    untrained = outputs(full, images)
     train_both_ways(full, cached_model, batches, 3)
     trained = outputs(full, images)
     np.testing.assert_allclose(outputs(cached_model, images), trained, rtol=1e-4, atol=1e-6)
     # ...and training did change the predictions, in the full model itself.
-    untrained = outputs(mobilenetv2(weights), images)
     assert np.max(np.abs(untrained - trained)) > 1e-3
 
     # The fine-tuning phase: block_13 up trains, on the activations below it.
