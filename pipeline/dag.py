@@ -232,6 +232,10 @@ def create_pipeline(
         },
         materialize=False,
         disable_statistics=True,
+        # No run reads an analyzer cache (none is passed in as
+        # ``analyzer_cache``), so writing one only cost time: about 0.9 s of
+        # a small run's 7 s in Transform.
+        disable_analyzer_cache=True,
     )
     transform.add_upstream_node(anomalies_gate)
 

@@ -95,6 +95,8 @@ def test_first_run_executes_every_component_once(first_run, work_dir):
         )
     executions = executions_per_component(work_dir)
     assert sorted(executions) == sorted(COMPONENTS)
+    # Transform writes its graph only: no analyzer cache, which no run would read.
+    assert sorted(p.name for p in (work_dir / "pipeline" / "Transform").iterdir()) == [".system", "transform_graph"]
     for component, runs in executions.items():
         assert len(runs) == 1, component
     assert "Traceback" not in first_run.stdout + first_run.stderr
