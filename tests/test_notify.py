@@ -10,7 +10,7 @@ import json
 import time
 
 import pytest
-from webhook_receivers import refused_url, silent_server, webhook_server
+from webhook_receivers import FIELDS, refused_url, silent_server, webhook_server
 
 from pipeline.cli.main import main
 from pipeline.config import NotifyConfig
@@ -18,19 +18,6 @@ from pipeline.config_loading import load_config
 from pipeline.reporting import notify
 from pipeline.reporting.outcome import RunOutcome, outcome_of
 from pipeline.reporting.summary import Evaluation, RunSummary
-
-FIELDS = {
-    "pipeline",
-    "run_id",
-    "state",
-    "failed_component",
-    "error",
-    "blessed",
-    "reasons",
-    "pushed_version",
-    "accuracy",
-    "text",
-}
 
 
 def evaluation(blessed: bool) -> Evaluation:

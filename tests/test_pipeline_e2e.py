@@ -332,13 +332,6 @@ def test_a_run_killed_in_the_trainer_resumes_where_it_stopped(reruns, small_run,
     assert trainer_runs[-1].last_known_state == metadata_store_pb2.Execution.COMPLETE
 
 
-def exit_status_of(result) -> int:
-    """The exit status ``flowers-tfx run`` gives a run that ended so."""
-    from pipeline.reporting.runs import exit_status
-
-    return exit_status(result.state) if result.succeeded else 1
-
-
 def test_pushed_not_blessed_and_failed_runs_each_post_once_and_runs_lists_them(
     reruns, small_run, shards, webhook, capsys
 ):
@@ -346,20 +339,20 @@ def test_pushed_not_blessed_and_failed_runs_each_post_once_and_runs_lists_them(
     posted to the webhook; a batch larger than the data now fails at
     DriftGate, before any Beam step reads the examples, and posts too. What
     the runs wrote is what ``runs`` shows."""
-    from webhook_receivers import refused_url, silent_server
+    from webhook_receivers import FIELDS, refused_url, silent_server
 
     from pipeline.cli.main import main
-    from pipeline.reporting.outcome import RunOutcome, read_outcome
+    from pipeline.reporting.outcome import read_outcome
+    from pipeline.reporting.runs import run_exit_status
 
     work_dir, (url, received) = reruns["work_dir"], webhook
     source = f"{shards}/*.tfrec"
     failed_run, out = small_run.run(source, work_dir, **notifying(url, **{"model.batch_size": 4096}))
-    assert exit_status_of(failed_run) == 1, out
+    assert run_exit_status(failed_run) == 1, out
 
     assert [body["state"] for body in received] == ["pushed", "not_blessed", "failed"]
-    fields = set(RunOutcome("flowers", "R1", "failed").to_dict())
     for body in received:
-        assert fields <= set(body)
+        assert FIELDS <= set(body)
     pushed, not_blessed, failed = received
     assert pushed["blessed"] is True and pushed["pushed_version"].isdigit() and pushed["accuracy"] is not None
     assert not_blessed["blessed"] is False and "below the floor 0.990" in not_blessed["reasons"][0]
@@ -382,11 +375,11 @@ def test_pushed_not_blessed_and_failed_runs_each_post_once_and_runs_lists_them(
     # A webhook that never answers, or refuses: the outcome and exit status do not change.
     with silent_server() as silent:
         result, out = small_run.run(source, work_dir, **notifying(silent, **{"model.batch_size": 4096}))
-    assert exit_status_of(result) == 1 and "warning: the notification to" in out and "SECRET" not in out
+    assert run_exit_status(result) == 1 and "warning: the notification to" in out and "SECRET" not in out
     # The last run's settings again (the killed run's three epochs): the model
     # is already serving, an "unchanged" run, posted only when asked for.
     result, out = small_run.run(
         source, work_dir, **notifying(refused_url(), **{"model.epochs": 3, "notify.on": "unchanged"})
     )
-    assert result.state == "unchanged" and exit_status_of(result) == 0, out
+    assert result.state == "unchanged" and run_exit_status(result) == 0, out
     assert "warning: the notification to" in out

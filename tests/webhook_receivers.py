@@ -1,5 +1,6 @@
 """Webhook receivers for the tests: loopback servers on free ports, stopped
-when the ``with`` block ends, and an address where nothing listens."""
+when the ``with`` block ends, an address where nothing listens, and the
+fields every posted outcome carries."""
 
 import http.server
 import json
@@ -7,6 +8,20 @@ import socket
 import threading
 import time
 from contextlib import contextmanager
+
+# What a webhook receives of a run's outcome, at least (pipeline/reporting/outcome.py).
+FIELDS = {
+    "pipeline",
+    "run_id",
+    "state",
+    "failed_component",
+    "error",
+    "blessed",
+    "reasons",
+    "pushed_version",
+    "accuracy",
+    "text",
+}
 
 
 @contextmanager

@@ -31,7 +31,7 @@ from pipeline.cli.runs_commands import add_runs_commands  # noqa: E402
 from pipeline.cli.vertex_commands import add_vertex_commands  # noqa: E402
 from pipeline.config import valid_keys  # noqa: E402
 from pipeline.config_loading import to_toml, with_recipe  # noqa: E402
-from pipeline.errors import EXIT_PROBLEMS, EXIT_STATUSES, run_command  # noqa: E402
+from pipeline.errors import EXIT_STATUSES, run_command  # noqa: E402
 
 DESCRIPTION = """\
 Train, gate and push a flower-photo classifier with a TFX pipeline.
@@ -86,11 +86,10 @@ serving), 1 a component failed, 2 bad arguments, configuration or data,
 
 def command_run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    from pipeline.reporting.runs import exit_status
+    from pipeline.reporting.runs import run_exit_status
     from pipeline.runners.local import run_local  # heavy: TFX, TensorFlow, Beam
 
-    result = run_local(config)
-    return exit_status(result.state) if result.succeeded else EXIT_PROBLEMS
+    return run_exit_status(run_local(config))
 
 
 def command_config_show(args: argparse.Namespace) -> int:

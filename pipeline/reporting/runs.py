@@ -95,6 +95,12 @@ def exit_status(state: str) -> int:
     return EXIT_PROBLEMS
 
 
+def run_exit_status(result) -> int:
+    """The exit status ``flowers-tfx run`` gives a local run that ended with
+    ``result`` (pipeline.runners.local.RunResult): a run that did not finish is 1."""
+    return exit_status(result.state) if result.succeeded else EXIT_PROBLEMS
+
+
 def wait_for(
     work_dir: Path,
     run_id: str,
