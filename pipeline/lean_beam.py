@@ -49,11 +49,13 @@ def _remembering(inspect_dofn):
             return inspect_dofn(dofn)
         per_shape = answers.setdefault(type(dofn), {})
         key = tuple((name, id(function)) for name, function in own)
+        functions = [function for _, function in own if function is not None]
         kept = per_shape.get(key)
-        if kept is None or any(ref() is not function for ref, (_, function) in zip(kept[0], own, strict=True)):
+        # An id may be reused once its function is gone: the weak references tell.
+        if kept is None or any(ref() is not function for ref, function in zip(kept[0], functions, strict=True)):
             answer = inspect_dofn(dofn)
             try:
-                refs = tuple(_none if function is None else weakref.ref(function) for _, function in own)
+                refs = tuple(weakref.ref(function) for function in functions)
             except TypeError:  # a function that cannot be weakly referenced: not kept
                 return answer
             kept = per_shape[key] = (refs, answer)
@@ -64,11 +66,6 @@ def _remembering(inspect_dofn):
     get_dofn_specs.answers = answers  # for the tests
     get_dofn_specs.__wrapped__ = inspect_dofn
     return get_dofn_specs
-
-
-def _none():
-    """The weak reference kept for an attribute that is not a function: it always gives None."""
-    return None
 
 
 def install() -> None:
