@@ -98,7 +98,8 @@ def plot_predictions(model_path: str, examples_uri: str, path: Path) -> None:
     side, caption, gap = 160, 44, 12  # pixels: a photo, its two caption lines, the space between columns
     cell_width, cell_height = side + gap, side + caption
     grid = np.full((rows * cell_height, columns * cell_width, 3), 255, np.uint8)
-    figure = plt.figure(figsize=(columns * cell_width / 80, rows * cell_height / 80), dpi=80)
+    dpi = 80  # the figure is the grid's size in pixels, so each photo is drawn as it is
+    figure = plt.figure(figsize=(columns * cell_width / dpi, rows * cell_height / dpi), dpi=dpi)
     axis = figure.add_axes([0, 0, 1, 1])
     axis.axis("off")
     for index, ((jpeg, actual), probs) in enumerate(zip(samples, probabilities, strict=False)):
@@ -115,7 +116,7 @@ def plot_predictions(model_path: str, examples_uri: str, path: Path) -> None:
             va="bottom",
         )
     axis.imshow(grid, interpolation="nearest")
-    figure.savefig(path, dpi=80)
+    figure.savefig(path, dpi=dpi)
     plt.close(figure)
 
 
