@@ -297,16 +297,25 @@ def test_a_second_run_on_a_busy_work_dir_stops_at_once(tmp_path):
     assert not (tmp_path / "metadata.sqlite").exists()
 
 
+# The run killed in the Trainer and its resumption: three epochs (a new
+# Trainer run), and any model blessed. Training is not bit-for-bit repeatable,
+# so whether three epochs beat the one-epoch model by the default gate varies
+# from run to run; the notify test below reruns these settings and expects
+# the resumed model to be serving.
+RESUMED_RUN = {"model.epochs": 3, "gate.max_accuracy_drop": 1}
+
+
 def test_a_run_killed_in_the_trainer_resumes_where_it_stopped(reruns, small_run, shards):
     """In the reruns' work directory, with three epochs: the Trainer runs again
     (its settings changed), is killed in its second epoch, and the next run
-    resumes from that run's checkpoint, not from the one-epoch model's."""
+    resumes from that run's checkpoint, not from the one-epoch model's,
+    and pushes what it trained."""
     import signal
 
     work_dir = reruns["work_dir"]
     versions = pushed_versions(work_dir)
     trainer_runs_before = len(executions_per_component(work_dir)["Trainer"])
-    args = small_run.cli_args(f"{shards}/*.tfrec", work_dir, **{"model.epochs": 3})
+    args = small_run.cli_args(f"{shards}/*.tfrec", work_dir, **RESUMED_RUN)
     process = WarmCli(args, cwd=Path.cwd())  # a `flowers-tfx run` process, its imports done (tests/warm_cli.py)
     seen = []
     for line in process.stdout:
@@ -319,9 +328,9 @@ def test_a_run_killed_in_the_trainer_resumes_where_it_stopped(reruns, small_run,
     assert pushed_versions(work_dir) == versions  # the killed run pushed nothing
 
     out = io.StringIO()
-    result = run_local(small_run.config(f"{shards}/*.tfrec", work_dir, **{"model.epochs": 3}), out)
+    result = run_local(small_run.config(f"{shards}/*.tfrec", work_dir, **RESUMED_RUN), out)
     text = out.getvalue()
-    assert result.succeeded, text
+    assert result.state == "pushed", text
     for component in ("ImportExampleGen", "StatisticsGen", "Transform"):
         assert f"{component:<32} from cache" in text
     epochs = [line.strip().split(":")[0] for line in text.splitlines() if line.strip().startswith("Epoch ")]
@@ -376,10 +385,10 @@ def test_pushed_not_blessed_and_failed_runs_each_post_once_and_runs_lists_them(
     with silent_server() as silent:
         result, out = small_run.run(source, work_dir, **notifying(silent, **{"model.batch_size": 4096}))
     assert run_exit_status(result) == 1 and "warning: the notification to" in out and "SECRET" not in out
-    # The last run's settings again (the killed run's three epochs): the model
-    # is already serving, an "unchanged" run, posted only when asked for.
+    # The last run's settings again (the resumed run's): the model is already
+    # serving, an "unchanged" run, posted only when asked for.
     result, out = small_run.run(
-        source, work_dir, **notifying(refused_url(), **{"model.epochs": 3, "notify.on": "unchanged"})
+        source, work_dir, **notifying(refused_url(), **RESUMED_RUN, **{"notify.on": "unchanged"})
     )
     assert result.state == "unchanged" and run_exit_status(result) == 0, out
     assert "warning: the notification to" in out
