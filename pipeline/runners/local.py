@@ -124,7 +124,7 @@ def run_local(config: Config, out: TextIO | None = None) -> RunResult:
 
         from pipeline import lean_beam
 
-        lean_beam.install()  # Beam inspects each DoFn once (see lean_beam.py)
+        lean_beam.install()  # Beam does once what it did per transform (see lean_beam/)
 
         from tfx.orchestration import metadata
         from tfx.orchestration.local.local_dag_runner import LocalDagRunner

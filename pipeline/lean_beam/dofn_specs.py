@@ -1,4 +1,4 @@
-"""Less fixed cost per Beam step: Beam inspects each kind of DoFn once, not at every ask.
+"""Beam inspects each kind of DoFn once, not at every ask.
 
 Building, translating and running a Beam pipeline asks
 ``apache_beam.transforms.userstate.get_dofn_specs`` about the same DoFn
@@ -11,8 +11,8 @@ answers were kept per DoFn object (which had already saved 4.5 s of 26).
 The answer depends only on the bound methods that ``dir(dofn)`` finds and
 on their default arguments: the DoFn's class, and whatever the object
 holds in place of its class's attributes (Beam's wrappers of functions set
-``process`` on the object, for example). :func:`install` keeps it per class
-and such a *shape*; the 948 asks become 78 inspections. Entries hold the
+``process`` on the object, for example). It is kept per class and such a
+*shape*; the 948 asks become 78 inspections. Entries hold the
 class and the functions weakly, so nothing is kept alive for them; a shape
 that holds something which cannot be weakly referenced is inspected at
 every ask, as Beam does. Callers get fresh sets each time, as before.
@@ -38,7 +38,7 @@ def _own_attributes(dofn) -> list[tuple[str, object]]:
     return sorted(own, key=lambda item: item[0])
 
 
-def _remembering(inspect_dofn):
+def remembering(inspect_dofn):
     # class -> {shape key: (weak references to the shape's functions, answer)}
     answers = weakref.WeakKeyDictionary()
 
@@ -62,22 +62,6 @@ def _remembering(inspect_dofn):
         state_specs, timer_specs = kept[1]
         return set(state_specs), set(timer_specs)
 
-    get_dofn_specs.remembers = True
     get_dofn_specs.answers = answers  # for the tests
     get_dofn_specs.__wrapped__ = inspect_dofn
     return get_dofn_specs
-
-
-def install() -> None:
-    """Call before a Beam pipeline is built; installing twice does nothing."""
-    from apache_beam.transforms import userstate
-
-    if not installed():
-        userstate.get_dofn_specs = _remembering(userstate.get_dofn_specs)
-
-
-def installed() -> bool:
-    """Whether Beam's DoFn inspection is remembered in this process (tests)."""
-    from apache_beam.transforms import userstate
-
-    return getattr(userstate.get_dofn_specs, "remembers", False)
