@@ -10,7 +10,7 @@ alias move is recorded and checked."""
 import json
 
 import pytest
-from tfx import v1 as tfx
+from tfx.types import standard_artifacts
 
 from components.model_registry_pusher import component as model_registry_pusher
 from pipeline.cli.main import main
@@ -58,12 +58,12 @@ def changes(cloud) -> list[tuple]:
 
 def push(cloud: VertexFake, version: str, traffic: int = 100):
     """The pipeline's promotion step, for a model the Pusher pushed as ``version``."""
-    pushed = tfx.types.standard_artifacts.PushedModel()
+    pushed = standard_artifacts.PushedModel()
     pushed.set_int_custom_property("pushed", 1)
     destination = cloud.put_saved_model(f"gs://flowers-test-bucket/root/serving/{version}")
     pushed.set_string_custom_property("pushed_destination", destination)
     pushed.set_string_custom_property("pushed_version", version)
-    registered = tfx.types.standard_artifacts.PushedModel()
+    registered = standard_artifacts.PushedModel()
     executor = model_registry_pusher.ModelRegistryPusher.EXECUTOR_SPEC.executor_class()
     executor.Do({"pushed_model": [pushed]}, {"registered_model": [registered]}, {**STEP, "traffic_percent": traffic})
 

@@ -7,7 +7,7 @@ records it.
 """
 
 import pytest
-from tfx import v1 as tfx
+from tfx.types import standard_artifacts
 
 from components.model_registry_pusher import component as model_registry
 from pipeline.runners.rehearsal.vertex_fake import VertexFake
@@ -34,7 +34,7 @@ def registry(tmp_path, monkeypatch):
 
 def pushed_model(registry: VertexFake, pushed: bool, version: str = "1700000000"):
     """The Pusher's output artifact, as the filesystem Pusher marks it."""
-    artifact = tfx.types.standard_artifacts.PushedModel()
+    artifact = standard_artifacts.PushedModel()
     artifact.set_int_custom_property("pushed", int(pushed))
     if pushed:
         destination = registry.put_saved_model(f"{SERVING}/{version}")
@@ -45,7 +45,7 @@ def pushed_model(registry: VertexFake, pushed: bool, version: str = "1700000000"
 
 def promote(pushed, **parameters):
     """Runs the component's executor once; returns its output artifact."""
-    registered = tfx.types.standard_artifacts.PushedModel()
+    registered = standard_artifacts.PushedModel()
     executor = model_registry.ModelRegistryPusher.EXECUTOR_SPEC.executor_class()
     executor.Do({"pushed_model": [pushed]}, {"registered_model": [registered]}, {**PARAMETERS, **parameters})
     return registered

@@ -19,6 +19,8 @@ depend on ``sys.argv``.
 
 from __future__ import annotations
 
+import threading
+
 # How many views are kept: a run has a few sets of options at a time (one per Beam step).
 KEPT_VIEWS = 64
 
@@ -26,6 +28,7 @@ KEPT_VIEWS = 64
 def remembering(view_as):
     # (class, id of the shared dict) -> (the dict, the flags, the view's option names, the view)
     views = {}
+    adding = threading.Lock()  # Beam builds and runs bundles on several threads
 
     def remembered_view_as(self, cls):
         options, flags = self._all_options, self._flags
@@ -37,9 +40,10 @@ def remembering(view_as):
         if kept is not None and kept[0] is options and kept[1] == list(flags) and all(n in options for n in kept[2]):
             return kept[3]
         view = view_as(self, cls)
-        if len(views) >= KEPT_VIEWS:
-            views.pop(next(iter(views)))  # the oldest
-        views[key] = (options, list(flags), view._visible_option_list(), view)
+        with adding:
+            if len(views) >= KEPT_VIEWS:
+                views.pop(next(iter(views)))  # the oldest
+            views[key] = (options, list(flags), view._visible_option_list(), view)
         return view
 
     remembered_view_as.views = views  # for the tests
