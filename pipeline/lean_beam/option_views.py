@@ -4,13 +4,13 @@
 option of ``cls`` and parses the pipeline's flags with it. Beam asks for
 ``view_as(TypeOptions)`` at every ``apply`` and again for every result's
 type, and its validator asks for a view of each options class: 2,098 views
-in one small local run (200 images), about 2 s of its CPU.
+in one small local run (200 images), about 2 s of its CPU in a profile.
 
 A view holds nothing of its own: it reads and writes the ``_all_options``
 dict that every view of one set of options shares, and its flags. So a view
 made once answers as a new one would for as long as that dict is the same
 object, the flags are equal and the dict still holds every option of the
-view (a new view would fill in a missing one). So the last views made are
+view (a new view would fill in a missing one). The last views made are
 kept per (options class, dict), with that dict and a copy of the flags to
 check against; anything else gets a new view, as Beam makes it.
 Options read from the command line (no flags given) are not kept: those
